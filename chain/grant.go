@@ -1,0 +1,384 @@
+package chain
+
+import (
+	"fmt"
+	"net/netip"
+	"net/url"
+	"slices"
+	"strings"
+)
+
+// SIPGrant is the "sip" claim of an edge token: what its holder may do on
+// the edge. The issuer always writes the effective grant; an absent (nil)
+// Dial or CIDR means no restriction of that kind, while an empty but
+// present list allows nothing.
+type SIPGrant struct {
+	// AOR is the address of record the holder registers and calls as.
+	AOR string `json:"aor,omitempty"`
+	// Methods the holder may send out of dialog; always present in tokens.
+	Methods []string `json:"methods"`
+	// Dial restricts the Request-URI of out-of-dialog INVITE and MESSAGE.
+	Dial *DialRules `json:"dial,omitzero"`
+	// CIDR binds the token to source addresses.
+	CIDR []string `json:"cidr,omitzero"`
+	// Headers are profile data the edge adds to requests it forwards.
+	Headers map[string]string `json:"headers,omitempty"`
+}
+
+// DialRules are destination patterns. A pattern is an E.164 number ("+44*")
+// or a SIP URI ("sip:*@acme.example"); "*" matches any run of characters
+// (within the user part for SIP URIs). Deny wins over allow. A nil Allow
+// allows every destination not denied; an empty Allow allows none.
+type DialRules struct {
+	Allow []string `json:"allow,omitzero"`
+	Deny  []string `json:"deny,omitempty"`
+}
+
+// Validate reports a grant whose patterns or prefixes cannot be used.
+func (g *SIPGrant) Validate() error {
+	for _, m := range g.Methods {
+		if m == "" || strings.ToUpper(m) != m || strings.ContainsAny(m, " \t\r\n") {
+			return fmt.Errorf("grant method %q: %w", m, ErrMalformed)
+		}
+	}
+	if g.Dial != nil {
+		for _, p := range append(slices.Clone(g.Dial.Allow), g.Dial.Deny...) {
+			if _, err := parsePattern(p); err != nil {
+				return err
+			}
+		}
+	}
+	for _, c := range g.CIDR {
+		if _, err := netip.ParsePrefix(c); err != nil {
+			return fmt.Errorf("grant cidr %q: %w", c, ErrMalformed)
+		}
+	}
+	for k, v := range g.Headers {
+		if !validHeaderName(k) || strings.ContainsAny(v, "\r\n") {
+			return fmt.Errorf("grant header %q: %w", k, ErrMalformed)
+		}
+	}
+	return nil
+}
+
+func validHeaderName(k string) bool {
+	if k == "" {
+		return false
+	}
+	for _, c := range k {
+		if !(c == '-' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
+			return false
+		}
+	}
+	return true
+}
+
+// Narrow returns base restricted by req: methods intersected, dial allow
+// intersected and deny united, CIDR intersected. Headers and AOR come from
+// base only. The result never allows anything base does not; a nil req
+// returns a copy of base.
+func Narrow(base SIPGrant, req *SIPGrant) (SIPGrant, error) {
+	out := SIPGrant{
+		AOR:     base.AOR,
+		Methods: slices.Clone(base.Methods),
+		CIDR:    slices.Clone(base.CIDR),
+		Headers: base.Headers,
+	}
+	if out.Methods == nil {
+		out.Methods = []string{}
+	}
+	if base.Dial != nil {
+		out.Dial = &DialRules{Allow: slices.Clone(base.Dial.Allow), Deny: slices.Clone(base.Dial.Deny)}
+	}
+	if req == nil {
+		return out, nil
+	}
+	if err := req.Validate(); err != nil {
+		return SIPGrant{}, fmt.Errorf("requested grant: %w", err)
+	}
+	if req.Methods != nil {
+		out.Methods = slices.DeleteFunc(out.Methods, func(m string) bool { return !slices.Contains(req.Methods, m) })
+	}
+	if req.Dial != nil {
+		if out.Dial == nil {
+			out.Dial = &DialRules{}
+		}
+		out.Dial.Allow = intersectPatterns(out.Dial.Allow, req.Dial.Allow)
+		for _, d := range req.Dial.Deny {
+			if !slices.Contains(out.Dial.Deny, d) {
+				out.Dial.Deny = append(out.Dial.Deny, d)
+			}
+		}
+	}
+	if req.CIDR != nil {
+		out.CIDR = intersectPrefixes(out.CIDR, req.CIDR)
+	}
+	return out, nil
+}
+
+// intersectPatterns keeps each pattern of one list that is contained in a
+// pattern of the other. nil means "everything".
+func intersectPatterns(a, b []string) []string {
+	if a == nil {
+		return slices.Clone(b)
+	}
+	if b == nil {
+		return slices.Clone(a)
+	}
+	out := []string{}
+	add := func(p string) {
+		if !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	for _, x := range a {
+		px, _ := parsePattern(x)
+		for _, y := range b {
+			py, _ := parsePattern(y)
+			switch {
+			case px.within(py):
+				add(x)
+			case py.within(px):
+				add(y)
+			}
+		}
+	}
+	return out
+}
+
+func intersectPrefixes(a, b []string) []string {
+	if a == nil {
+		return slices.Clone(b)
+	}
+	if b == nil {
+		return slices.Clone(a)
+	}
+	out := []string{}
+	for _, x := range a {
+		px, err := netip.ParsePrefix(x)
+		if err != nil {
+			continue
+		}
+		for _, y := range b {
+			py, err := netip.ParsePrefix(y)
+			if err != nil {
+				continue
+			}
+			var keep netip.Prefix
+			switch {
+			case px.Bits() >= py.Bits() && py.Contains(px.Addr()):
+				keep = px
+			case py.Bits() >= px.Bits() && px.Contains(py.Addr()):
+				keep = py
+			default:
+				continue
+			}
+			if s := keep.Masked().String(); !slices.Contains(out, s) {
+				out = append(out, s)
+			}
+		}
+	}
+	return out
+}
+
+// AllowsMethod reports whether the grant lets its holder send method.
+func (g *SIPGrant) AllowsMethod(method string) bool {
+	return slices.Contains(g.Methods, method)
+}
+
+// AllowsSource reports whether addr lies in the grant's CIDR list.
+func (g *SIPGrant) AllowsSource(addr netip.Addr) bool {
+	if g.CIDR == nil {
+		return true
+	}
+	addr = addr.Unmap()
+	for _, c := range g.CIDR {
+		if p, err := netip.ParsePrefix(c); err == nil && p.Contains(addr) {
+			return true
+		}
+	}
+	return false
+}
+
+// AllowsDestination reports whether the grant's dial rules let its holder
+// reach the Request-URI uri (sip:, sips: or tel:). Numbers are compared in
+// normalised E.164 form, so "tel:+44-20-7946-0000" and
+// "sip:+442079460000@host;user=phone" are the same destination.
+func (g *SIPGrant) AllowsDestination(uri string) bool {
+	if g.Dial == nil {
+		return true
+	}
+	dest, ok := parseDestination(uri)
+	if !ok {
+		return false
+	}
+	for _, d := range g.Dial.Deny {
+		if p, err := parsePattern(d); err == nil && p.matches(dest) {
+			return false
+		}
+	}
+	if g.Dial.Allow == nil {
+		return true
+	}
+	for _, a := range g.Dial.Allow {
+		if p, err := parsePattern(a); err == nil && p.matches(dest) {
+			return true
+		}
+	}
+	return false
+}
+
+// destination is a Request-URI in comparable forms.
+type destination struct {
+	number string // normalised E.164 or digit string, "" if not a number
+	uri    string // "sip:user@host", lower-case scheme and host; "" for tel:
+}
+
+// pattern is a dial pattern: a prefix, whether a '*' follows, and a suffix.
+type pattern struct {
+	isURI          bool
+	prefix, suffix string
+	star           bool
+}
+
+func parsePattern(s string) (pattern, error) {
+	bad := fmt.Errorf("dial pattern %q: %w", s, ErrMalformed)
+	if s == "" || strings.Count(s, "*") > 1 || strings.ContainsAny(s, " \t\r\n") {
+		return pattern{}, bad
+	}
+	var p pattern
+	lower := strings.ToLower(s)
+	switch {
+	case strings.HasPrefix(lower, "sip:") || strings.HasPrefix(lower, "sips:"):
+		p.isURI = true
+		at := strings.LastIndexByte(s, '@')
+		if at < 0 || strings.Contains(s[at:], "*") {
+			return pattern{}, bad
+		}
+		s = "sip:" + s[strings.IndexByte(s, ':')+1:at] + strings.ToLower(s[at:])
+	case strings.HasPrefix(lower, "tel:"):
+		s = normalizeNumber(s[4:])
+	case s == "*":
+	default:
+		s = normalizeNumber(s)
+		if s == "" || s == "+" {
+			return pattern{}, bad
+		}
+	}
+	if i := strings.IndexByte(s, '*'); i >= 0 {
+		p.prefix, p.suffix, p.star = s[:i], s[i+1:], true
+		if !p.isURI && p.suffix != "" {
+			return pattern{}, bad // numbers take a suffix wildcard only
+		}
+	} else {
+		p.prefix = s
+	}
+	return p, nil
+}
+
+func (p pattern) matches(d destination) bool {
+	if s := d.number; s != "" && !p.isURI && p.match(s) {
+		return true
+	}
+	return d.uri != "" && (p.isURI || p.prefix == "" && p.star) && p.match(d.uri)
+}
+
+func (p pattern) match(s string) bool {
+	if !p.star {
+		return s == p.prefix
+	}
+	if len(s) < len(p.prefix)+len(p.suffix) || !strings.HasPrefix(s, p.prefix) || !strings.HasSuffix(s, p.suffix) {
+		return false
+	}
+	mid := s[len(p.prefix) : len(s)-len(p.suffix)]
+	return !p.isURI || !strings.ContainsAny(mid, "@:")
+}
+
+// within reports whether every destination p matches is matched by q.
+func (p pattern) within(q pattern) bool {
+	if p.isURI != q.isURI && !(q.star && q.prefix == "" && q.suffix == "") {
+		return false
+	}
+	if !p.star {
+		return q.match(p.prefix)
+	}
+	return q.star && strings.HasPrefix(p.prefix, q.prefix) && strings.HasSuffix(p.suffix, q.suffix)
+}
+
+// normalizeNumber removes visual separators (RFC 3966) from a number.
+func normalizeNumber(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= '0' && c <= '9', c == '*', c == '#':
+			b.WriteByte(c)
+		case c == '+' && b.Len() == 0:
+			b.WriteByte(c)
+		case c == '-' || c == '.' || c == '(' || c == ')' || c == ' ':
+		default:
+			return ""
+		}
+	}
+	return b.String()
+}
+
+func parseDestination(raw string) (destination, bool) {
+	s := strings.TrimSpace(raw)
+	s = strings.TrimSuffix(strings.TrimPrefix(s, "<"), ">")
+	colon := strings.IndexByte(s, ':')
+	if colon < 0 {
+		return destination{}, false
+	}
+	scheme, rest := strings.ToLower(s[:colon]), s[colon+1:]
+	switch scheme {
+	case "tel":
+		num := rest
+		if i := strings.IndexByte(num, ';'); i >= 0 {
+			num = num[:i]
+		}
+		n := normalizeNumber(num)
+		if n == "" || strings.ContainsAny(n, "*#") {
+			return destination{}, false
+		}
+		return destination{number: n}, true
+	case "sip", "sips":
+	default:
+		return destination{}, false
+	}
+	if i := strings.IndexAny(rest, "?>"); i >= 0 {
+		rest = rest[:i]
+	}
+	at := strings.LastIndexByte(rest, '@')
+	if at < 0 {
+		return destination{}, false
+	}
+	user, host := rest[:at], rest[at+1:]
+	if i := strings.IndexByte(user, ';'); i >= 0 {
+		user = user[:i] // user parameters of a telephone-subscriber
+	}
+	if i := strings.IndexByte(user, ':'); i >= 0 {
+		user = user[:i] // password part
+	}
+	user, err := url.PathUnescape(user)
+	if err != nil || user == "" || strings.ContainsAny(user, "@:\x00") {
+		return destination{}, false
+	}
+	if i := strings.IndexByte(host, ';'); i >= 0 {
+		host = host[:i]
+	}
+	if h := host; strings.HasPrefix(h, "[") {
+		if i := strings.IndexByte(h, ']'); i >= 0 {
+			host = h[:i+1]
+		}
+	} else if i := strings.LastIndexByte(host, ':'); i >= 0 {
+		host = host[:i]
+	}
+	if host == "" {
+		return destination{}, false
+	}
+	d := destination{uri: "sip:" + user + "@" + strings.ToLower(host)}
+	if n := normalizeNumber(user); n != "" && n != "+" && !strings.ContainsAny(n, "*#") {
+		d.number = n
+	}
+	return d, true
+}
