@@ -105,6 +105,11 @@ The secret is read from --secret-file, or else from the environment variable
 
 // mint checks the options and signs an assertion issued at now.
 func (o *mintAssertionOptions) mint(now time.Time) (string, error) {
+	for _, f := range []struct{ name, value string }{{"customer", o.customer}, {"sub", o.sub}, {"aud", o.aud}} {
+		if f.value == "" {
+			return "", fmt.Errorf("mint assertion: --%s must not be empty", f.name)
+		}
+	}
 	if o.secretID == "" && !o.noKid {
 		return "", errors.New("mint assertion: --secret-id is required unless --no-kid")
 	}
