@@ -146,6 +146,9 @@ func readTokenInput(cmd *cobra.Command, args []string) (string, error) {
 	if len(args) == 1 && args[0] != "-" {
 		raw = args[0]
 	} else {
+		if len(args) == 0 && stdinIsTerminal(cmd.InOrStdin()) {
+			return "", fmt.Errorf("no token given: pass TOKEN, pipe it in, or use - to type it: %w", chain.ErrMalformed)
+		}
 		b, err := io.ReadAll(io.LimitReader(cmd.InOrStdin(), tokenMaxInput+1))
 		if err != nil {
 			return "", fmt.Errorf("read token from stdin: %w", err)
@@ -163,6 +166,17 @@ func readTokenInput(cmd *cobra.Command, args []string) (string, error) {
 		return "", fmt.Errorf("no token given: %w", chain.ErrMalformed)
 	}
 	return token, nil
+}
+
+// stdinIsTerminal reports whether r is a character device such as an
+// interactive terminal, where waiting for a token would look like a hang.
+func stdinIsTerminal(r io.Reader) bool {
+	f, ok := r.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
 // decodeToken decodes a compact JWS without verifying anything.
