@@ -117,3 +117,43 @@ func SIPpScenario(t testing.TB, name string) string {
 	t.Helper()
 	return Example(t, "sipp", name)
 }
+
+// SIPp is a SIPp instance running in the background, typically a UAS
+// (uas_trunk.xml) standing in for a trunk.
+type SIPp struct {
+	d *daemon
+}
+
+// StartSIPp starts sipp with args in the background (adding -nostdin) in
+// a fresh t.TempDir() as working directory. It is stopped when the test
+// ends if it is still running. Use -m to make it exit by itself and Wait
+// to collect its result.
+func StartSIPp(t testing.TB, args ...string) *SIPp {
+	t.Helper()
+	bin := RequireSIPp(t)
+	if !hasArg(args, "-nostdin") {
+		args = append([]string{"-nostdin"}, args...)
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Dir = t.TempDir()
+	return &SIPp{d: startDaemon(t, "sipp", cmd)}
+}
+
+// Wait waits at most timeout for sipp to exit and returns its output
+// (standard output and error together) and exit error. If it is still
+// running at the deadline it is stopped and an error is returned.
+func (s *SIPp) Wait(timeout time.Duration) (string, error) {
+	select {
+	case <-s.d.done:
+		return s.d.out.String(), s.d.err
+	case <-time.After(timeout):
+		s.d.stop()
+		return s.d.out.String(), fmt.Errorf("sipp still running after %s", timeout)
+	}
+}
+
+// Stop stops sipp (SIGTERM, then SIGKILL).
+func (s *SIPp) Stop() { s.d.stop() }
+
+// Output returns what sipp printed so far.
+func (s *SIPp) Output() string { return s.d.out.String() }

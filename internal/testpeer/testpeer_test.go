@@ -135,6 +135,7 @@ func registerDigest(t *testing.T, k *Kamailio, user, username, password string) 
 }
 
 func TestKamailioAuthEphemeral(t *testing.T) {
+	t.Parallel()
 	RequireSIPp(t)
 	k := StartKamailio(t, KamailioOptions{Secrets: []string{"s3cret", "older"}})
 	exp := time.Now().Add(10 * time.Minute)
@@ -178,6 +179,7 @@ func TestKamailioAuthEphemeral(t *testing.T) {
 }
 
 func TestKamailioSHA256(t *testing.T) {
+	t.Parallel()
 	RequireSIPp(t)
 	k := StartKamailio(t, KamailioOptions{Secrets: []string{"s3cret"}, SHA: "sha256"})
 	exp := time.Now().Add(10 * time.Minute)
@@ -219,6 +221,7 @@ func uclient(t *testing.T, port int, username, password string) (string, error) 
 }
 
 func TestCoturnRESTCredentials(t *testing.T) {
+	t.Parallel()
 	port := StartCoturn(t, "s3cret")
 	exp := time.Now().Add(10 * time.Minute)
 	u, p := ephemeral(sha1.New, "s3cret", "alice", exp)
