@@ -245,3 +245,24 @@ func TestCoturnRESTCredentials(t *testing.T) {
 		t.Fatalf("allocation with an expired credential succeeded:\n%s", tail(out, 3000))
 	}
 }
+
+// TestExampleCoturnConfig checks that examples/coturn/turnserver.conf
+// documents the settings StartCoturn runs turnserver with.
+func TestExampleCoturnConfig(t *testing.T) {
+	b, err := os.ReadFile(Example(t, "coturn", "turnserver.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := map[string]bool{}
+	for _, l := range strings.Split(string(b), "\n") {
+		if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "#") {
+			lines[strings.SplitN(l, "=", 2)[0]] = true
+		}
+	}
+	for _, k := range []string{"listening-ip", "relay-ip", "listening-port", "use-auth-secret",
+		"static-auth-secret", "realm", "no-tls", "no-dtls", "no-cli", "log-file", "simple-log"} {
+		if !lines[k] {
+			t.Errorf("turnserver.conf does not set %s", k)
+		}
+	}
+}
