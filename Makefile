@@ -4,7 +4,7 @@ GO        ?= go
 FUZZTIME  ?= 20s
 JSSIP_JS  := examples/customer-site/static/jssip.min.js
 
-.PHONY: all test bench fuzz demo lint deps
+.PHONY: all test bench fuzz demo lint deps peers
 
 all: lint test
 
@@ -19,10 +19,15 @@ $(JSSIP_JS): | node_modules
 
 deps: | node_modules $(JSSIP_JS)
 
+# SIPp, Kamailio, coturn, Chromium, wrk from Debian when one is missing
+# (needs root; otherwise the tests that need them skip).
+peers:
+	@.ci/install-peers --if-missing
+
 # Unit and interoperability tests. Tests needing a program that is not
 # installed (sipp, kamailio, turnserver, chromium, node) skip themselves,
 # except under CI=true where they fail.
-test: deps
+test: peers deps
 	$(GO) test -race -count=1 -timeout 25m ./...
 
 bench:

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"testing"
 	"time"
 )
@@ -17,7 +18,10 @@ var NodeTimeout = 60 * time.Second
 // directory (so require/import find node_modules), the current
 // environment plus env, bounded by NodeTimeout, and returns its combined
 // standard output and error. A relative script is taken from the
-// repository root. The test is skipped (failed under CI=true) when node
+// repository root; NODE_PATH points at the repository's node_modules so
+// that require() also works from scripts elsewhere (ES module imports
+// resolve from the script's own directory). script may be "-e" with the
+// code as the first arg. The test is skipped (failed under CI=true) when node
 // or node_modules is missing.
 func RunNode(t testing.TB, script string, env map[string]string, args ...string) (output string, err error) {
 	t.Helper()
@@ -26,7 +30,7 @@ func RunNode(t testing.TB, script string, env map[string]string, args ...string)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, node, append([]string{script}, args...)...)
 	cmd.Dir = MustRepoRoot(t)
-	cmd.Env = os.Environ()
+	cmd.Env = append(os.Environ(), "NODE_PATH="+filepath.Join(cmd.Dir, "node_modules"))
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}

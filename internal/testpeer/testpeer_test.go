@@ -6,12 +6,14 @@ import (
 	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/base64"
+	"errors"
 	"flag"
 	"fmt"
 	"hash"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -264,5 +266,65 @@ func TestExampleCoturnConfig(t *testing.T) {
 		if !lines[k] {
 			t.Errorf("turnserver.conf does not set %s", k)
 		}
+	}
+}
+
+// tbRecorder records Skipf/Fatalf instead of acting on them.
+type tbRecorder struct {
+	testing.TB
+	skipped, failed string
+}
+
+func (r *tbRecorder) Helper() {}
+func (r *tbRecorder) Skipf(format string, args ...any) {
+	r.skipped = fmt.Sprintf(format, args...)
+	runtime.Goexit()
+}
+func (r *tbRecorder) Fatalf(format string, args ...any) {
+	r.failed = fmt.Sprintf(format, args...)
+	runtime.Goexit()
+}
+
+func TestRequireMissing(t *testing.T) {
+	for _, ci := range []string{"", "true"} {
+		t.Setenv("CI", ci)
+		r := &tbRecorder{TB: t}
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			Require(r, "trunkpass-no-such-program", "apt-get install nothing")
+		}()
+		<-done
+		if ci == "true" && (r.failed == "" || r.skipped != "") {
+			t.Errorf("CI=true: failed=%q skipped=%q, want a failure", r.failed, r.skipped)
+		}
+		if ci == "" && (r.skipped == "" || r.failed != "" || !strings.Contains(r.skipped, "not installed: apt-get install nothing")) {
+			t.Errorf("CI unset: failed=%q skipped=%q, want a skip with the hint", r.failed, r.skipped)
+		}
+	}
+	if p := Require(t, "sh", "coreutils"); !filepath.IsAbs(p) {
+		t.Errorf("Require(sh) = %q", p)
+	}
+}
+
+func TestRunNode(t *testing.T) {
+	code := `const JsSIP = require('jssip'); const WS = require('ws');
+import('jose').then(j => console.log('jssip ' + JsSIP.version + ' ws ' + typeof WS + ' jose ' + typeof j.jwtVerify + ' ' + process.env.TP_X + ' ' + process.argv[1]));`
+	out, err := RunNode(t, "-e", map[string]string{"TP_X": "x42"}, code, "arg1")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if !strings.HasPrefix(out, "jssip 3.13.") || !strings.Contains(out, "ws function jose function x42 arg1") {
+		t.Fatalf("unexpected output: %q", out)
+	}
+	// A script outside the repository finds the packages through NODE_PATH.
+	script := filepath.Join(t.TempDir(), "s.js")
+	if err := os.WriteFile(script, []byte(`require('jssip'); process.exit(3)`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err = RunNode(t, script, nil)
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 3 {
+		t.Fatalf("want exit status 3, got %v\n%s", err, out)
 	}
 }
