@@ -114,6 +114,8 @@ func TestAssertionVerifier(t *testing.T) {
 				parts[1] = strings.Split(craft(t, map[string]any{}, claimsMap(func(m map[string]any) { m["sub"] = "root" }), nil), ".")[1]
 				return strings.Join(parts, ".")
 			}, want: ErrBadSignature},
+		{name: "an assertion whose MAC is spelt in non-canonical base64 is refused",
+			token: func(t *testing.T) string { return nonCanonical(t, minted(cur, "HS256", false)(t)) }, want: ErrMalformed},
 		{name: "an expired assertion is refused", token: minted(cur, "HS256", false), now: t0.Add(5 * time.Minute), want: ErrExpired},
 		{name: "an assertion whose iat is in the future is refused",
 			token: signed(cur, true, func(m map[string]any) { m["iat"] = t0.Add(time.Minute).Unix() }), want: ErrNotYetValid},

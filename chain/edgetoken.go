@@ -90,6 +90,7 @@ func (v *EdgeVerifier) Verify(token string) (*EdgeClaims, error) {
 		jwt.WithIssuedAt(),
 		jwt.WithLeeway(v.Leeway),
 		jwt.WithTimeFunc(nowFunc(v.Now)),
+		jwt.WithStrictDecoding(),
 	)
 	claims := new(EdgeClaims)
 	_, err := p.ParseWithClaims(token, claims, func(t *jwt.Token) (any, error) {

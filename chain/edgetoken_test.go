@@ -118,6 +118,10 @@ func TestEdgeVerifier(t *testing.T) {
 				}
 				return string(good)
 			}, want: ErrBadSignature},
+		{name: "an EdDSA token whose signature is spelt in non-canonical base64 is refused",
+			token: func(t *testing.T) string { return nonCanonical(t, minted(ed)(t)) }, want: ErrMalformed},
+		{name: "an ES256 token whose signature is spelt in non-canonical base64 is refused",
+			token: func(t *testing.T) string { return nonCanonical(t, minted(es)(t)) }, want: ErrMalformed},
 		{name: "a token without exp is refused",
 			token: signed(ed, claimsWith(func(m map[string]any) { delete(m, "exp") })), want: ErrMissingClaim},
 		{name: "a token without iat is refused",

@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"math/big"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -183,3 +184,17 @@ func wantErr(t testing.TB, err, want error) {
 
 // isErr is errors.Is for conditions.
 func isErr(err, target error) bool { return errors.Is(err, target) }
+
+// nonCanonical re-encodes the last character of token's signature with a
+// different value of the padding bits base64 ignores: the same signature
+// bytes in another spelling.
+func nonCanonical(t testing.TB, token string) string {
+	t.Helper()
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	i := len(token) - 1
+	c := strings.IndexByte(alphabet, token[i])
+	if c < 0 {
+		t.Fatalf("token does not end in base64url: %q", token)
+	}
+	return token[:i] + string(alphabet[c^1])
+}
