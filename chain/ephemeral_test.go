@@ -80,6 +80,7 @@ func TestEphemeralVerifier(t *testing.T) {
 	uOld, pOld := mint(older, "alice", expiry, EphemeralFormat{})
 	uFirst, pFirst := mint(newest, "alice", expiry, EphemeralFormat{UserFirst: true})
 	uSep, pSep := mint(newest, "alice", expiry, EphemeralFormat{Separator: '.'})
+	uHigh, pHigh := mint(newest, "alice", expiry, EphemeralFormat{Separator: 0xA7})
 	uColon, pColon := mint(newest, "alice:work", expiry, EphemeralFormat{})
 	uColonFirst, pColonFirst := mint(newest, "alice:work", expiry, EphemeralFormat{UserFirst: true})
 	_, pStranger := mint([]byte("stranger"), "alice", expiry, EphemeralFormat{})
@@ -91,6 +92,7 @@ func TestEphemeralVerifier(t *testing.T) {
 		{name: "a user-first credential verifies in user-first order", format: EphemeralFormat{UserFirst: true}, username: uFirst, password: pFirst, wantUser: "alice"},
 		{name: "a user-first credential is malformed in expiry-first order", username: uFirst, password: pFirst, want: ErrMalformed},
 		{name: "a credential with another separator verifies with that separator", format: EphemeralFormat{Separator: '.'}, username: uSep, password: pSep, wantUser: "alice"},
+		{name: "a separator byte above 0x7F is written as that one byte", format: EphemeralFormat{Separator: 0xA7}, username: uHigh, password: pHigh, wantUser: "alice"},
 		{name: "a user containing the separator splits at the first one in expiry-first order", username: uColon, password: pColon, wantUser: "alice:work"},
 		{name: "a user containing the separator splits at the last one in user-first order", format: EphemeralFormat{UserFirst: true}, username: uColonFirst, password: pColonFirst, wantUser: "alice:work"},
 		{name: "a credential expiring now is expired", username: uExp, password: pExp, want: ErrExpired},
