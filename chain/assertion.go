@@ -93,6 +93,7 @@ func (v *AssertionVerifier) Verify(token string) (*Assertion, error) {
 		jwt.WithIssuedAt(),
 		jwt.WithLeeway(v.Leeway),
 		jwt.WithTimeFunc(nowFunc(v.Now)),
+		jwt.WithStrictDecoding(),
 	)
 	claims := new(AssertionClaims)
 	var used []Secret
@@ -161,7 +162,7 @@ func (v *AssertionVerifier) Verify(token string) (*Assertion, error) {
 	if len(used) > 1 {
 		a.SecretID = ""
 		for _, s := range used {
-			if _, err := jwt.NewParser(jwt.WithoutClaimsValidation(), jwt.WithValidMethods(AssertionAlgorithms)).Parse(token, func(*jwt.Token) (any, error) { return s.Value, nil }); err == nil {
+			if _, err := jwt.NewParser(jwt.WithoutClaimsValidation(), jwt.WithValidMethods(AssertionAlgorithms), jwt.WithStrictDecoding()).Parse(token, func(*jwt.Token) (any, error) { return s.Value, nil }); err == nil {
 				a.SecretID = s.ID
 				break
 			}

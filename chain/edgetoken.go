@@ -90,6 +90,7 @@ func (v *EdgeVerifier) Verify(token string) (*EdgeClaims, error) {
 		jwt.WithIssuedAt(),
 		jwt.WithLeeway(v.Leeway),
 		jwt.WithTimeFunc(nowFunc(v.Now)),
+		jwt.WithStrictDecoding(),
 	)
 	claims := new(EdgeClaims)
 	_, err := p.ParseWithClaims(token, claims, func(t *jwt.Token) (any, error) {
@@ -124,7 +125,7 @@ func (v *EdgeVerifier) Verify(token string) (*EdgeClaims, error) {
 // mapJWTError turns golang-jwt errors into this package's errors, keeping
 // any of ours that a key func returned.
 func mapJWTError(token string, allowed []string, err error) error {
-	for _, ours := range []error{ErrUnknownKey, ErrAlgorithm, ErrLifetime} {
+	for _, ours := range []error{ErrUnknownKey, ErrAlgorithm, ErrLifetime, ErrMissingClaim} {
 		if errors.Is(err, ours) {
 			return err
 		}

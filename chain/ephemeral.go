@@ -79,10 +79,11 @@ func (f EphemeralFormat) sep() byte {
 // Username lays out an ephemeral username for user and expiry.
 func (f EphemeralFormat) Username(user string, expiry time.Time) string {
 	ts := strconv.FormatInt(expiry.Unix(), 10)
+	sep := string([]byte{f.sep()}) // the byte itself, not the rune of that value
 	if f.UserFirst {
-		return user + string(f.sep()) + ts
+		return user + sep + ts
 	}
-	return ts + string(f.sep()) + user
+	return ts + sep + user
 }
 
 // ParseUsername splits an ephemeral username into user and expiry. The

@@ -42,9 +42,11 @@ func (g *SIPGrant) Validate() error {
 		}
 	}
 	if g.Dial != nil {
-		for _, p := range append(slices.Clone(g.Dial.Allow), g.Dial.Deny...) {
-			if _, err := parsePattern(p); err != nil {
-				return err
+		for _, list := range [2][]string{g.Dial.Allow, g.Dial.Deny} {
+			for _, p := range list {
+				if _, err := parsePattern(p); err != nil {
+					return err
+				}
 			}
 		}
 	}
@@ -242,9 +244,18 @@ type pattern struct {
 }
 
 func parsePattern(s string) (pattern, error) {
-	bad := fmt.Errorf("dial pattern %q: %w", s, ErrMalformed)
+	p, ok := parsePatternOK(s)
+	if !ok {
+		return pattern{}, fmt.Errorf("dial pattern %q: %w", s, ErrMalformed)
+	}
+	return p, nil
+}
+
+// parsePatternOK is parsePattern without building an error, which edge
+// verification would otherwise pay for every pattern of every token.
+func parsePatternOK(s string) (pattern, bool) {
 	if s == "" || strings.Count(s, "*") > 1 || strings.ContainsAny(s, " \t\r\n") {
-		return pattern{}, bad
+		return pattern{}, false
 	}
 	var p pattern
 	lower := strings.ToLower(s)
@@ -253,7 +264,7 @@ func parsePattern(s string) (pattern, error) {
 		p.isURI = true
 		at := strings.LastIndexByte(s, '@')
 		if at < 0 || strings.Contains(s[at:], "*") {
-			return pattern{}, bad
+			return pattern{}, false
 		}
 		s = "sip:" + s[strings.IndexByte(s, ':')+1:at] + strings.ToLower(s[at:])
 	case strings.HasPrefix(lower, "tel:"):
@@ -262,18 +273,18 @@ func parsePattern(s string) (pattern, error) {
 	default:
 		s = normalizeNumber(s)
 		if s == "" || s == "+" {
-			return pattern{}, bad
+			return pattern{}, false
 		}
 	}
 	if i := strings.IndexByte(s, '*'); i >= 0 {
 		p.prefix, p.suffix, p.star = s[:i], s[i+1:], true
 		if !p.isURI && p.suffix != "" {
-			return pattern{}, bad // numbers take a suffix wildcard only
+			return pattern{}, false // numbers take a suffix wildcard only
 		}
 	} else {
 		p.prefix = s
 	}
-	return p, nil
+	return p, true
 }
 
 func (p pattern) matches(d destination) bool {

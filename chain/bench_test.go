@@ -1,0 +1,142 @@
+package chain
+
+import (
+	"crypto/ed25519"
+	"encoding/base64"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// benchTokens is how many distinct tokens a verify benchmark cycles
+// through, so that nothing can be served from a cache: every iteration
+// parses and verifies a full token.
+const benchTokens = 1024
+
+func mintBenchTokens(b *testing.B, key *SigningKey) []string {
+	b.Helper()
+	toks := make([]string, benchTokens)
+	for i := range toks {
+		c := validEdgeClaims()
+		c.ID = "jti-" + strconv.Itoa(i)
+		c.SIP = SIPGrant{AOR: "sip:alice@acme.example", Methods: []string{"REGISTER", "INVITE", "MESSAGE"},
+			Dial: &DialRules{Allow: []string{"+44*", "sip:*@acme.example"}, Deny: []string{"+449*"}}}
+		tok, err := MintEdgeToken(key, c)
+		if err != nil {
+			b.Fatal(err)
+		}
+		toks[i] = tok
+	}
+	return toks
+}
+
+func benchEdgeVerify(b *testing.B, alg string) {
+	key := testKey(b, alg)
+	toks := mintBenchTokens(b, key)
+	v := &EdgeVerifier{Keys: KeySetOf(key), Issuer: "https://issuer.example", Audience: "sip:trunk.example.net", MaxAge: time.Hour, Now: clock(t0)}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		if _, err := v.Verify(toks[i%benchTokens]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkEdgeVerifyEdDSA is a cold edge-token verification: size check,
+// parse, key lookup, Ed25519 verify, claims and grant checks.
+func BenchmarkEdgeVerifyEdDSA(b *testing.B) { benchEdgeVerify(b, AlgEdDSA) }
+
+// BenchmarkEdgeVerifyES256 is BenchmarkEdgeVerifyEdDSA with ES256.
+func BenchmarkEdgeVerifyES256(b *testing.B) { benchEdgeVerify(b, AlgES256) }
+
+// BenchmarkEdgeVerifyRS256 is BenchmarkEdgeVerifyEdDSA with RS256.
+func BenchmarkEdgeVerifyRS256(b *testing.B) { benchEdgeVerify(b, AlgRS256) }
+
+// BenchmarkEd25519VerifyRaw is the floor of BenchmarkEdgeVerifyEdDSA:
+// ed25519.Verify on the same signing inputs and signatures, decoded
+// beforehand.
+func BenchmarkEd25519VerifyRaw(b *testing.B) {
+	key := testKey(b, AlgEdDSA)
+	toks := mintBenchTokens(b, key)
+	pub := key.Private.Public().(ed25519.PublicKey)
+	inputs, sigs := make([][]byte, benchTokens), make([][]byte, benchTokens)
+	for i, tok := range toks {
+		dot := strings.LastIndexByte(tok, '.')
+		sig, err := base64.RawURLEncoding.DecodeString(tok[dot+1:])
+		if err != nil {
+			b.Fatal(err)
+		}
+		inputs[i], sigs[i] = []byte(tok[:dot]), sig
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		if !ed25519.Verify(pub, inputs[i%benchTokens], sigs[i%benchTokens]) {
+			b.Fatal("signature does not verify")
+		}
+	}
+}
+
+// BenchmarkMintEdgeToken signs an EdDSA edge token.
+func BenchmarkMintEdgeToken(b *testing.B) {
+	key := testKey(b, AlgEdDSA)
+	c := validEdgeClaims()
+	c.SIP = SIPGrant{Methods: []string{"REGISTER", "INVITE", "MESSAGE"}, Dial: &DialRules{Allow: []string{"+44*"}}}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := MintEdgeToken(key, c); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkAssertionVerify verifies HS256 customer assertions with kid.
+func BenchmarkAssertionVerify(b *testing.B) {
+	s := Secret{ID: "cur", Customer: "acme", Value: []byte("cur-secret-0123456789abcdef01234")}
+	toks := make([]string, benchTokens)
+	for i := range toks {
+		c := &AssertionClaims{RegisteredClaims: jwt.RegisteredClaims{
+			Issuer: "acme", Subject: "visitor", Audience: jwt.ClaimStrings{issuerURL}, ID: "j" + strconv.Itoa(i),
+			IssuedAt: jwt.NewNumericDate(t0), ExpiresAt: jwt.NewNumericDate(t0.Add(time.Minute)),
+		}}
+		tok, err := MintAssertion(s, c, "HS256", false)
+		if err != nil {
+			b.Fatal(err)
+		}
+		toks[i] = tok
+	}
+	v := &AssertionVerifier{Keys: StaticKeyring{s}, Audience: issuerURL, Now: clock(t0)}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		if _, err := v.Verify(toks[i%benchTokens]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkEphemeralVerify checks HMAC-SHA1 ephemeral credentials with one
+// secret.
+func BenchmarkEphemeralVerify(b *testing.B) {
+	secret := []byte("s3cret")
+	users, passwords := make([]string, benchTokens), make([]string, benchTokens)
+	for i := range users {
+		u, p, err := MintEphemeral(secret, "user"+strconv.Itoa(i), t0.Add(time.Hour), EphemeralFormat{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		users[i], passwords[i] = u, p
+	}
+	v := &EphemeralVerifier{Secrets: [][]byte{secret}, Now: clock(t0)}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		if _, err := v.Check(users[i%benchTokens], passwords[i%benchTokens]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
