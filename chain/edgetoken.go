@@ -1,9 +1,12 @@
 package chain
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -72,8 +75,10 @@ type EdgeVerifier struct {
 }
 
 // Verify parses and checks token: size, algorithm allow-list, kid, the
-// algorithm pinned to that key, signature, iss, aud, exp (required), nbf,
-// iat (required), lifetime, and that the grant is well formed.
+// algorithm pinned to that key, signature, then — only once the signature
+// holds — iss, aud, exp (required), nbf, iat (required), lifetime, sub and
+// that the grant is well formed. Segments are strict base64url and a
+// "crit" header is refused, since no extension is understood.
 func (v *EdgeVerifier) Verify(token string) (*EdgeClaims, error) {
 	max := v.MaxSize
 	if max == 0 {
@@ -82,44 +87,145 @@ func (v *EdgeVerifier) Verify(token string) (*EdgeClaims, error) {
 	if len(token) > max {
 		return nil, fmt.Errorf("edge token of %d bytes: %w", len(token), ErrTooLarge)
 	}
-	p := jwt.NewParser(
-		jwt.WithValidMethods(EdgeAlgorithms),
-		jwt.WithIssuer(v.Issuer),
-		jwt.WithAudience(v.Audience),
-		jwt.WithExpirationRequired(),
-		jwt.WithIssuedAt(),
-		jwt.WithLeeway(v.Leeway),
-		jwt.WithTimeFunc(nowFunc(v.Now)),
-		jwt.WithStrictDecoding(),
-	)
-	claims := new(EdgeClaims)
-	_, err := p.ParseWithClaims(token, claims, func(t *jwt.Token) (any, error) {
-		kid, _ := t.Header["kid"].(string)
-		k, ok := v.Keys.LookupKey(kid)
-		if !ok {
-			return nil, fmt.Errorf("kid %q: %w", kid, ErrUnknownKey)
-		}
-		if t.Method.Alg() != k.Alg {
-			return nil, fmt.Errorf("token alg %s, key %s pinned to %s: %w", t.Method.Alg(), kid, k.Alg, ErrAlgorithm)
-		}
-		return k.Key, nil
-	})
+	dot1 := strings.IndexByte(token, '.')
+	dot2 := strings.LastIndexByte(token, '.')
+	if dot1 <= 0 || dot2 <= dot1 || strings.IndexByte(token[dot1+1:dot2], '.') >= 0 {
+		return nil, fmt.Errorf("edge token: not a compact JWS: %w", ErrMalformed)
+	}
+	var h struct {
+		Alg  string          `json:"alg"`
+		Kid  string          `json:"kid"`
+		Crit json.RawMessage `json:"crit"`
+	}
+	if err := decodeSegment(token[:dot1], &h); err != nil {
+		return nil, fmt.Errorf("edge token header: %w", err)
+	}
+	if h.Crit != nil {
+		return nil, fmt.Errorf("edge token: crit header not understood: %w", ErrMalformed)
+	}
+	if !slices.Contains(EdgeAlgorithms, h.Alg) {
+		return nil, fmt.Errorf("edge token alg %q: %w", h.Alg, ErrAlgorithm)
+	}
+	k, ok := v.Keys.LookupKey(h.Kid)
+	if !ok {
+		return nil, fmt.Errorf("edge token kid %q: %w", h.Kid, ErrUnknownKey)
+	}
+	if h.Alg != k.Alg {
+		return nil, fmt.Errorf("edge token alg %s, key %s pinned to %s: %w", h.Alg, h.Kid, k.Alg, ErrAlgorithm)
+	}
+	sig, err := b64Strict.DecodeString(token[dot2+1:])
 	if err != nil {
-		return nil, fmt.Errorf("edge token: %w", mapJWTError(token, EdgeAlgorithms, err))
+		return nil, fmt.Errorf("edge token signature encoding: %w", ErrMalformed)
 	}
-	if claims.IssuedAt == nil {
-		return nil, fmt.Errorf("edge token: iat: %w", ErrMissingClaim)
+	method, err := signingMethod(h.Alg)
+	if err != nil {
+		return nil, err
 	}
-	if claims.Subject == "" {
-		return nil, fmt.Errorf("edge token: sub: %w", ErrMissingClaim)
+	if err := method.Verify(token[:dot2], sig, k.Key); err != nil {
+		return nil, fmt.Errorf("edge token: %w", ErrBadSignature)
 	}
-	if life := claims.ExpiresAt.Sub(claims.IssuedAt.Time); v.MaxAge > 0 && life > v.MaxAge {
-		return nil, fmt.Errorf("edge token lives %s, more than %s: %w", life, v.MaxAge, ErrLifetime)
+	var wire edgeWire
+	if err := decodeSegment(token[dot1+1:dot2], &wire); err != nil {
+		return nil, fmt.Errorf("edge token claims: %w", err)
 	}
-	if err := claims.SIP.Validate(); err != nil {
-		return nil, fmt.Errorf("edge token grant: %w", err)
+	claims, err := wire.claims()
+	if err != nil {
+		return nil, fmt.Errorf("edge token claims: %w", err)
+	}
+	if err := v.checkClaims(claims); err != nil {
+		return nil, fmt.Errorf("edge token: %w", err)
 	}
 	return claims, nil
+}
+
+func (v *EdgeVerifier) checkClaims(c *EdgeClaims) error {
+	now := nowFunc(v.Now)()
+	switch {
+	case c.ExpiresAt == nil:
+		return fmt.Errorf("exp: %w", ErrMissingClaim)
+	case c.IssuedAt == nil:
+		return fmt.Errorf("iat: %w", ErrMissingClaim)
+	case c.Issuer == "":
+		return fmt.Errorf("iss: %w", ErrMissingClaim)
+	case len(c.Audience) == 0:
+		return fmt.Errorf("aud: %w", ErrMissingClaim)
+	case c.Subject == "":
+		return fmt.Errorf("sub: %w", ErrMissingClaim)
+	case !now.Before(c.ExpiresAt.Add(v.Leeway)):
+		return fmt.Errorf("expired at %d: %w", c.ExpiresAt.Unix(), ErrExpired)
+	case c.NotBefore != nil && now.Before(c.NotBefore.Add(-v.Leeway)):
+		return fmt.Errorf("nbf %d: %w", c.NotBefore.Unix(), ErrNotYetValid)
+	case now.Before(c.IssuedAt.Add(-v.Leeway)):
+		return fmt.Errorf("iat %d: %w", c.IssuedAt.Unix(), ErrNotYetValid)
+	case c.Issuer != v.Issuer:
+		return fmt.Errorf("iss %q: %w", c.Issuer, ErrIssuer)
+	case !slices.Contains(c.Audience, v.Audience):
+		return fmt.Errorf("aud %q: %w", []string(c.Audience), ErrAudience)
+	}
+	if life := c.ExpiresAt.Sub(c.IssuedAt.Time); v.MaxAge > 0 && life > v.MaxAge {
+		return fmt.Errorf("lives %s, more than %s: %w", life, v.MaxAge, ErrLifetime)
+	}
+	if err := c.SIP.Validate(); err != nil {
+		return fmt.Errorf("grant: %w", err)
+	}
+	return nil
+}
+
+// edgeWire is EdgeClaims as they travel: plain numbers and a raw aud, so
+// decoding needs one pass of encoding/json instead of one per date.
+type edgeWire struct {
+	Iss string          `json:"iss"`
+	Sub string          `json:"sub"`
+	Aud json.RawMessage `json:"aud"`
+	Exp *float64        `json:"exp"`
+	Nbf *float64        `json:"nbf"`
+	Iat *float64        `json:"iat"`
+	Jti string          `json:"jti"`
+	CID string          `json:"cid"`
+	SIP SIPGrant        `json:"sip"`
+}
+
+func (w *edgeWire) claims() (*EdgeClaims, error) {
+	c := &EdgeClaims{CID: w.CID, SIP: w.SIP}
+	c.Issuer, c.Subject, c.ID = w.Iss, w.Sub, w.Jti
+	c.ExpiresAt, c.NotBefore, c.IssuedAt = numericDate(w.Exp), numericDate(w.Nbf), numericDate(w.Iat)
+	switch {
+	case len(w.Aud) == 0 || string(w.Aud) == "null":
+	case w.Aud[0] == '"':
+		var one string
+		if err := json.Unmarshal(w.Aud, &one); err != nil {
+			return nil, fmt.Errorf("aud: %w", ErrMalformed)
+		}
+		c.Audience = jwt.ClaimStrings{one}
+	default:
+		var list []string // not ClaimStrings: its decoder goes through any
+		if err := json.Unmarshal(w.Aud, &list); err != nil {
+			return nil, fmt.Errorf("aud: %w", ErrMalformed)
+		}
+		c.Audience = list
+	}
+	return c, nil
+}
+
+// numericDate converts seconds as golang-jwt does (whole seconds).
+func numericDate(f *float64) *jwt.NumericDate {
+	if f == nil {
+		return nil
+	}
+	sec, frac := math.Modf(*f)
+	return jwt.NewNumericDate(time.Unix(int64(sec), int64(frac*1e9)))
+}
+
+// decodeSegment decodes one strict base64url JWS segment holding JSON.
+func decodeSegment(seg string, into any) error {
+	raw, err := b64Strict.DecodeString(seg)
+	if err != nil {
+		return fmt.Errorf("segment encoding: %w", ErrMalformed)
+	}
+	if err := json.Unmarshal(raw, into); err != nil {
+		return fmt.Errorf("segment JSON: %w", ErrMalformed)
+	}
+	return nil
 }
 
 // mapJWTError turns golang-jwt errors into this package's errors, keeping

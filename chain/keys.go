@@ -147,7 +147,10 @@ type JWKS struct {
 	Keys []JWK `json:"keys"`
 }
 
-var b64 = base64.RawURLEncoding
+var (
+	b64       = base64.RawURLEncoding
+	b64Strict = base64.RawURLEncoding.Strict()
+)
 
 // PublicJWK describes a public key as a JWK for alg.
 func PublicJWK(pub crypto.PublicKey, alg, kid string) (JWK, error) {
