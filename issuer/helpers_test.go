@@ -111,6 +111,7 @@ func newEnv(t *testing.T, mutate ...func(*issuer.Config)) *env {
 		if err := e.iss.Close(); err != nil {
 			t.Error(err)
 		}
+		e.checkLogs(t)
 	})
 	return e
 }
@@ -298,3 +299,24 @@ func (p *oidcProvider) idToken(t *testing.T, now time.Time, claims jwt.MapClaims
 }
 
 var _ = context.Background
+
+func b64url(s string) ([]byte, error) { return base64.RawURLEncoding.DecodeString(s) }
+
+// checkLogs fails t if a secret or token the test handled is in the logs.
+func (e *env) checkLogs(t *testing.T) {
+	logs := e.logs.String()
+	secrets := append([]string{adminToken, base64.StdEncoding.EncodeToString(e.cfg.MasterKey),
+		string(e.cfg.EphemeralSecret), string(e.cfg.TURNSecret)}, *e.seen...)
+	for _, s := range secrets {
+		if s == "" {
+			continue
+		}
+		probe := s
+		if len(probe) > 24 {
+			probe = probe[len(probe)-24:] // a signature or the secret's tail
+		}
+		if strings.Contains(logs, probe) {
+			t.Errorf("logs contain a secret or token (%d bytes)", len(s))
+		}
+	}
+}
