@@ -17,7 +17,7 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 	s := e.provision("acme", nil)
 	tok := e.assertion(s, "alice", nil)
 	tr := e.token(map[string]any{"assertion": tok})
-	e.postJSON("/v1/token", map[string]any{"assertion": tok}, nil)                  // replay
+	e.postJSON("/v1/token", map[string]any{"assertion": tok}, nil)                   // replay
 	e.postJSON("/v1/token", map[string]any{"sub": "alice"}, basic(s.ID, "guess-me")) // wrong secret
 	e.saw("guess-me")
 	e.postJSON("/v1/token", map[string]any{"assertion": e.assertion(s, "alice", func(c *chain.AssertionClaims) { c.Audience = []string{"x"} })}, nil)
