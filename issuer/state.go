@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"maps"
 	"slices"
+	"strings"
 
 	"github.com/trunkpass/trunkpass/chain"
 	"github.com/trunkpass/trunkpass/issuer/store"
@@ -69,6 +70,17 @@ func (s *state) derive() error {
 			s.origins[o] = true
 		}
 	}
+	// Publish in a stable order: active, next, then retired, newest first.
+	rank := map[chain.KeyState]int{chain.KeyActive: 0, chain.KeyNext: 1, chain.KeyRetired: 2}
+	slices.SortStableFunc(s.keys, func(a, b *chain.SigningKey) int {
+		if rank[a.State] != rank[b.State] {
+			return rank[a.State] - rank[b.State]
+		}
+		if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
 	s.active = nil
 	for _, k := range s.keys {
 		if k.State == chain.KeyActive {
