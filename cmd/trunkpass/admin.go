@@ -258,7 +258,9 @@ func keysCommand(a *adminClient) *cobra.Command {
 	cmd := &cobra.Command{Use: "keys", Short: "Show and rotate the issuer's signing keys"}
 	cmd.AddCommand(
 		&cobra.Command{Use: "rotate", Short: "Rotate the signing key", Args: cobra.NoArgs,
-			RunE: func(*cobra.Command, []string) error { return a.call(http.MethodPost, "/v1/admin/keys/rotate", map[string]any{}) }},
+			RunE: func(*cobra.Command, []string) error {
+				return a.call(http.MethodPost, "/v1/admin/keys/rotate", map[string]any{})
+			}},
 		&cobra.Command{Use: "list", Short: "List the published signing keys", Args: cobra.NoArgs,
 			RunE: func(*cobra.Command, []string) error { return a.call(http.MethodGet, "/v1/admin/keys", nil) }},
 	)
