@@ -30,22 +30,22 @@ type Issuer struct {
 	state atomic.Pointer[state]
 	wmu   sync.Mutex // serialises provisioning writes
 
-	replay   *replaySet
-	revoked  *revokedSet
-	oidc     *oidcCache
-	limits   *limits
-	metrics  *metrics
-	handler  http.Handler
-	kinds    map[Form]credential
-	jtiMode  JTIPersistence
-	jtiw     *jtiWriter
+	replay  *replaySet
+	revoked *revokedSet
+	oidc    *oidcCache
+	limits  *limits
+	metrics *metrics
+	handler http.Handler
+	kinds   map[Form]credential
+	jtiMode JTIPersistence
+	jtiw    *jtiWriter
 	// watermark: assertions issued up to it are refused (after a crash in
 	// JTIGroup mode); zero when unused.
 	watermark time.Time
-	stop     chan struct{}
-	stopped  sync.WaitGroup
-	closeErr error
-	closed   sync.Once
+	stop      chan struct{}
+	stopped   sync.WaitGroup
+	closeErr  error
+	closed    sync.Once
 }
 
 // Option changes how New builds an Issuer.
