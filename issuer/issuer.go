@@ -72,7 +72,7 @@ func New(cfg Config, opts ...Option) (*Issuer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	i := &Issuer{cfg: cfg, now: time.Now, log: zerolog.Nop(), stop: make(chan struct{})}
+	i := &Issuer{cfg: cfg, now: time.Now, log: zerolog.Nop(), stop: make(chan struct{}), jtiMode: JTIGroup}
 	for _, o := range opts {
 		o(i)
 	}

@@ -21,6 +21,8 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
+	"syscall"
 	"runtime"
 	"runtime/pprof"
 	"slices"
@@ -35,7 +37,7 @@ import (
 	"github.com/trunkpass/trunkpass/issuer/store"
 )
 
-var profile string
+var profile, bodiesFile string
 
 func main() {
 	n := flag.Int("n", 50000, "token requests")
@@ -43,11 +45,22 @@ func main() {
 	form := flag.String("form", "assertion", "request form: assertion (jti once-only) or server (HTTP Basic, no jti)")
 	storeKind := flag.String("store", "bolt", "store: bolt (jti durable with Batch) or memory (no fsync at all)")
 	alg := flag.String("alg", "EdDSA", "signing algorithm")
-	jti := flag.String("jti", "batch", "jti persistence: batch (token waits for a shared commit) or group (token does not wait)")
+	jti := flag.String("jti", "group", "jti persistence: batch (token waits for a shared commit) or group (token does not wait)")
 	signFor := flag.Duration("sign", 2*time.Second, "how long to measure the raw signing rate")
+	signOnly := flag.Bool("sign-only", false, "only measure the raw signing rate")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the HTTP phase to this file")
+	flag.StringVar(&bodiesFile, "serve", "", "serve only: write the request bodies (one JSON per line) to this file, print the token URL and serve until interrupted, for an external client such as wrk")
 	flag.Parse()
 	profile = *cpuprofile
+	if *signOnly {
+		r, err := rawSignRate(*alg, *signFor)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "loadtest:", err)
+			os.Exit(1)
+		}
+		fmt.Printf("raw %s signs/s (all cores): %.0f\n", *alg, r)
+		return
+	}
 	mode := issuer.JTIBatch
 	if *jti == "group" {
 		mode = issuer.JTIGroup
@@ -120,6 +133,9 @@ func run(n, conc int, form, storeKind, alg string, signFor time.Duration, mode i
 	}
 	basic := "Basic " + base64.StdEncoding.EncodeToString([]byte(sec.ID+":"+sec.Secret))
 
+	if bodiesFile != "" {
+		return serveOnly(cfg.URL, bodies, basic, form)
+	}
 	signRate, err := rawSignRate(alg, signFor)
 	if err != nil {
 		return err
@@ -213,4 +229,29 @@ func rawSignRate(alg string, d time.Duration) (float64, error) {
 	}
 	wg.Wait()
 	return float64(count.Load()) / d.Seconds(), nil
+}
+
+// serveOnly writes the bodies for an external load generator and serves
+// until SIGINT or SIGTERM.
+func serveOnly(url string, bodies [][]byte, basic, form string) error {
+	f, err := os.Create(bodiesFile)
+	if err != nil {
+		return err
+	}
+	for _, b := range bodies {
+		f.Write(b)
+		f.Write([]byte("\n"))
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	auth := ""
+	if form == "server" {
+		auth = basic
+	}
+	fmt.Printf("ready %s/v1/token %s\n", url, auth)
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	<-sig
+	return nil
 }
