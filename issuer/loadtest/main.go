@@ -22,12 +22,12 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"syscall"
 	"runtime"
 	"runtime/pprof"
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
