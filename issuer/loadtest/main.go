@@ -46,19 +46,16 @@ func main() {
 	storeKind := flag.String("store", "bolt", "store: bolt (jti durable with Batch) or memory (no fsync at all)")
 	alg := flag.String("alg", "EdDSA", "signing algorithm")
 	jti := flag.String("jti", "group", "jti persistence: batch (token waits for a shared commit) or group (token does not wait)")
-	signFor := flag.Duration("sign", 2*time.Second, "how long to measure the raw signing rate")
+	signFor := flag.Duration("sign", 2*time.Second, "how long to measure the raw signing rate (in 5 rounds between HTTP rounds)")
 	signOnly := flag.Bool("sign-only", false, "only measure the raw signing rate")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the HTTP phase to this file")
 	flag.StringVar(&bodiesFile, "serve", "", "serve only: write the request bodies (one JSON per line) to this file, print the token URL and serve until interrupted, for an external client such as wrk")
 	flag.Parse()
 	profile = *cpuprofile
 	if *signOnly {
-		r, err := rawSignRate(*alg, *signFor)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "loadtest:", err)
-			os.Exit(1)
-		}
-		fmt.Printf("raw %s signs/s (all cores): %.0f\n", *alg, r)
+		c0 := cpuTime()
+		k, d := rawSigns(*alg, *signFor)
+		fmt.Printf("raw %s signs/s (all cores): %.0f, CPU %s per sign\n", *alg, float64(k)/d.Seconds(), (cpuTime()-c0)/time.Duration(k))
 		return
 	}
 	mode := issuer.JTIBatch
@@ -136,17 +133,11 @@ func run(n, conc int, form, storeKind, alg string, signFor time.Duration, mode i
 	if bodiesFile != "" {
 		return serveOnly(cfg.URL, bodies, basic, form)
 	}
-	signRate, err := rawSignRate(alg, signFor)
-	if err != nil {
-		return err
-	}
-
 	tr := &http.Transport{MaxIdleConns: conc, MaxIdleConnsPerHost: conc, MaxConnsPerHost: conc}
 	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
 	lat := make([]time.Duration, n)
 	var next atomic.Int64
 	var failures atomic.Int64
-	var wg sync.WaitGroup
 	if profile != "" {
 		f, err := os.Create(profile)
 		if err != nil {
@@ -155,60 +146,83 @@ func run(n, conc int, form, storeKind, alg string, signFor time.Duration, mode i
 		defer f.Close()
 		pprof.StartCPUProfile(f)
 	}
-	start := time.Now()
-	for range conc {
-		wg.Go(func() {
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= n {
-					return
+	// Alternate signing and HTTP in rounds, so both see the same machine
+	// (it may be shared): the rates are totals over all rounds.
+	const rounds = 5
+	var signs, signCPU, httpCPU time.Duration
+	var signCount int64
+	var elapsed time.Duration
+	for round := range rounds {
+		c0 := cpuTime()
+		k, d := rawSigns(alg, signFor/rounds)
+		signCPU += cpuTime() - c0
+		signCount += k
+		signs += d
+		limit := int64(n * (round + 1) / rounds)
+		c0 = cpuTime()
+		start := time.Now()
+		var wg sync.WaitGroup
+		for range conc {
+			wg.Go(func() {
+				for {
+					i := next.Add(1) - 1
+					if i >= limit {
+						next.Add(-1)
+						return
+					}
+					req, _ := http.NewRequest(http.MethodPost, cfg.URL+"/v1/token", bytes.NewReader(bodies[i]))
+					req.Header.Set("Content-Type", "application/json")
+					if form == "server" {
+						req.Header.Set("Authorization", basic)
+					}
+					t0 := time.Now()
+					res, err := client.Do(req)
+					if err != nil {
+						failures.Add(1)
+						continue
+					}
+					io.Copy(io.Discard, res.Body)
+					res.Body.Close()
+					lat[i] = time.Since(t0)
+					if res.StatusCode != http.StatusOK {
+						failures.Add(1)
+					}
 				}
-				req, _ := http.NewRequest(http.MethodPost, cfg.URL+"/v1/token", bytes.NewReader(bodies[i]))
-				req.Header.Set("Content-Type", "application/json")
-				if form == "server" {
-					req.Header.Set("Authorization", basic)
-				}
-				t0 := time.Now()
-				res, err := client.Do(req)
-				if err != nil {
-					failures.Add(1)
-					continue
-				}
-				io.Copy(io.Discard, res.Body)
-				res.Body.Close()
-				lat[i] = time.Since(t0)
-				if res.StatusCode != http.StatusOK {
-					failures.Add(1)
-				}
-			}
-		})
+			})
+		}
+		wg.Wait()
+		elapsed += time.Since(start)
+		httpCPU += cpuTime() - c0
 	}
-	wg.Wait()
-	elapsed := time.Since(start)
 	if profile != "" {
 		pprof.StopCPUProfile()
 	}
+	signRate := float64(signCount) / signs.Seconds()
 	slices.Sort(lat)
 	pct := func(p float64) time.Duration { return lat[int(float64(len(lat)-1)*p)] }
 	rate := float64(n) / elapsed.Seconds()
+	signCPUPer := signCPU / time.Duration(signCount)
+	httpCPUPer := httpCPU / time.Duration(n)
 	fmt.Printf("machine: %d CPUs (GOMAXPROCS %d), %s/%s, %s\n", runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH, runtime.Version())
 	fmt.Printf("form=%s store=%s jti=%s alg=%s n=%d c=%d failures=%d\n", form, storeKind, mode, alg, n, conc, failures.Load())
-	fmt.Printf("raw %s signs/s (all cores): %.0f\n", alg, signRate)
-	fmt.Printf("tokens/s over HTTP: %.0f (%.0f%% of raw signing)\n", rate, 100*rate/signRate)
+	fmt.Printf("raw %s signs/s (all cores): %.0f, CPU %s per sign\n", alg, signRate, signCPUPer)
+	fmt.Printf("tokens/s over HTTP: %.0f (%.0f%% of raw signing), CPU %s per token (server and client)\n", rate, 100*rate/signRate, httpCPUPer)
 	fmt.Printf("latency p50 %s p99 %s\n", pct(0.50).Round(time.Microsecond), pct(0.99).Round(time.Microsecond))
-	fmt.Printf("| %s | %s | %s | %d | %.0f | %.0f | %.0f%% | %s | %s |\n", form, storeKind, mode, conc, signRate, rate, 100*rate/signRate,
-		pct(0.50).Round(time.Microsecond), pct(0.99).Round(time.Microsecond))
+	fmt.Printf("| %s | %s | %s | %d | %.0f | %.0f | %.0f%% | %s | %s | %.0f | %.0f |\n", form, storeKind, mode, conc,
+		signRate, rate, 100*rate/signRate, pct(0.50).Round(time.Microsecond), pct(0.99).Round(time.Microsecond),
+		float64(signCPUPer)/1e3, float64(httpCPUPer)/1e3)
 	if failures.Load() > 0 {
 		return fmt.Errorf("%d requests failed", failures.Load())
 	}
 	return nil
 }
 
-// rawSignRate signs edge tokens with the key alone, on every core, for d.
-func rawSignRate(alg string, d time.Duration) (float64, error) {
+// rawSigns signs edge tokens with the key alone, on every core, for about
+// d, and returns how many and how long it took.
+func rawSigns(alg string, d time.Duration) (int64, time.Duration) {
 	key, err := chain.GenerateSigningKey(alg, time.Now())
 	if err != nil {
-		return 0, err
+		panic(err)
 	}
 	key.State = chain.KeyActive
 	claims := &chain.EdgeClaims{CID: "load", SIP: chain.SIPGrant{AOR: "sip:u1@load.example", Methods: []string{"REGISTER", "INVITE", "MESSAGE"}}}
@@ -216,7 +230,8 @@ func rawSignRate(alg string, d time.Duration) (float64, error) {
 	claims.IssuedAt, claims.ExpiresAt = jwt.NewNumericDate(time.Now()), jwt.NewNumericDate(time.Now().Add(time.Minute))
 	var count atomic.Int64
 	var wg sync.WaitGroup
-	stop := time.Now().Add(d)
+	start := time.Now()
+	stop := start.Add(d)
 	for range runtime.GOMAXPROCS(0) {
 		wg.Go(func() {
 			for time.Now().Before(stop) {
@@ -228,7 +243,14 @@ func rawSignRate(alg string, d time.Duration) (float64, error) {
 		})
 	}
 	wg.Wait()
-	return float64(count.Load()) / d.Seconds(), nil
+	return count.Load(), time.Since(start)
+}
+
+// cpuTime is the user and system CPU time of this process so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // serveOnly writes the bodies for an external load generator and serves
