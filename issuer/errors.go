@@ -50,6 +50,7 @@ type RateLimitError struct {
 	RetryAfter time.Duration
 }
 
+// Error implements error.
 func (e *RateLimitError) Error() string {
 	return fmt.Sprintf("rate limited per %s, retry after %s", e.Scope, e.RetryAfter.Round(time.Millisecond))
 }

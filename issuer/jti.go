@@ -28,6 +28,7 @@ const (
 	JTIGroup
 )
 
+// String names the mode: "batch" or "group".
 func (m JTIPersistence) String() string {
 	if m == JTIGroup {
 		return "group"
