@@ -163,7 +163,8 @@ func (o *oidcCache) provider(idp *IdP) *oidcProvider {
 }
 
 // key finds kid in the provider's JWKS, fetching it the first time and
-// again for an unknown kid at most every oidcRefetchInterval.
+// again for an unknown kid at most every oidcRefetchInterval, failed
+// fetches included (a provider that is down is not hammered).
 func (o *oidcCache) key(ctx context.Context, idp *IdP, p *oidcProvider, kid string) (chain.VerificationKey, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -171,7 +172,7 @@ func (o *oidcCache) key(ctx context.Context, idp *IdP, p *oidcProvider, kid stri
 		return k, nil
 	}
 	now := o.now()
-	if p.keys != nil && now.Sub(p.fetchedAt) < oidcRefetchInterval {
+	if !p.fetchedAt.IsZero() && now.Sub(p.fetchedAt) < oidcRefetchInterval {
 		return chain.VerificationKey{}, fmt.Errorf("id_token kid %q: %w", kid, chain.ErrUnknownKey)
 	}
 	if err := o.refresh(ctx, idp, p); err != nil {
