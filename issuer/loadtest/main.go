@@ -42,7 +42,7 @@ var profile, bodiesFile string
 func main() {
 	n := flag.Int("n", 50000, "token requests")
 	c := flag.Int("c", 32, "concurrent connections")
-	form := flag.String("form", "assertion", "request form: assertion (jti once-only) or server (HTTP Basic, no jti)")
+	form := flag.String("form", "assertion", "request form: assertion (jti once-only), server (HTTP Basic, no jti), or healthz (GET /healthz: the cost of HTTP alone)")
 	storeKind := flag.String("store", "bolt", "store: bolt (jti durable with Batch) or memory (no fsync at all)")
 	alg := flag.String("alg", "EdDSA", "signing algorithm")
 	jti := flag.String("jti", "group", "jti persistence: batch (token waits for a shared commit) or group (token does not wait)")
@@ -124,6 +124,7 @@ func run(n, conc int, form, storeKind, alg string, signFor time.Duration, mode i
 			bodies[i], _ = json.Marshal(map[string]string{"assertion": tok})
 		case "server":
 			bodies[i], _ = json.Marshal(map[string]any{"sub": fmt.Sprintf("u%d", i%1000)})
+		case "healthz":
 		default:
 			return fmt.Errorf("form %q", form)
 		}
@@ -171,6 +172,9 @@ func run(n, conc int, form, storeKind, alg string, signFor time.Duration, mode i
 						return
 					}
 					req, _ := http.NewRequest(http.MethodPost, cfg.URL+"/v1/token", bytes.NewReader(bodies[i]))
+					if form == "healthz" {
+						req, _ = http.NewRequest(http.MethodGet, cfg.URL+"/healthz", nil)
+					}
 					req.Header.Set("Content-Type", "application/json")
 					if form == "server" {
 						req.Header.Set("Authorization", basic)
