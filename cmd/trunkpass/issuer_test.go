@@ -13,6 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/trunkpass/trunkpass/chain"
 	"github.com/trunkpass/trunkpass/issuer"
 )
 
@@ -86,8 +89,8 @@ func TestIssuerAndAdminCommands(t *testing.T) {
 		return run(t, context.Background(), append([]string{"admin", "--issuer", "http://" + addr, "--admin-token-file", tokenFile}, args...)...)
 	}
 
-	out, err := admin("customers", "create", "acme", "--domain", "acme.example", "--origin", "https://acme.example", "--max-ttl", "1m", "--methods", "REGISTER,INVITE")
-	if err != nil || !strings.Contains(out, `"domain": "acme.example"`) || !strings.Contains(out, `"max_ttl": 60`) {
+	out, err := admin("customers", "create", "acme", "--domain", "acme.example", "--origin", "https://acme.example", "--max-ttl", "5m", "--methods", "REGISTER,INVITE")
+	if err != nil || !strings.Contains(out, `"domain": "acme.example"`) || !strings.Contains(out, `"max_ttl": 300`) {
 		t.Fatalf("create: %v\n%s", err, out)
 	}
 	if _, err := admin("customers", "create", "acme", "--domain", "acme.example"); err == nil || !strings.Contains(err.Error(), "409 conflict") {
@@ -98,6 +101,24 @@ func TestIssuerAndAdminCommands(t *testing.T) {
 	if err != nil || json.Unmarshal([]byte(out), &sec) != nil || sec.Secret == "" {
 		t.Fatalf("secret: %v\n%s", err, out)
 	}
+	// A token shows the layering: token_ttl from the file, edge.audience
+	// from the environment (the customer allows more).
+	claims := &chain.AssertionClaims{}
+	claims.Issuer, claims.Subject, claims.Audience, claims.ID = "acme", "alice", []string{"http://" + addr}, "j1"
+	claims.IssuedAt, claims.ExpiresAt = jwt.NewNumericDate(time.Now()), jwt.NewNumericDate(time.Now().Add(time.Minute))
+	assertion, _ := chain.MintAssertion(chain.Secret{ID: sec.ID, Customer: "acme", Value: []byte(sec.Secret)}, claims, "", false)
+	res, err := http.Post("http://"+addr+"/v1/token", "application/json", strings.NewReader(`{"assertion":"`+assertion+`"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tr issuer.TokenResponse
+	json.NewDecoder(res.Body).Decode(&tr)
+	res.Body.Close()
+	parsed, _, _ := jwt.NewParser().ParseUnverified(tr.AccessToken, &chain.EdgeClaims{})
+	if ec, ok := parsed.Claims.(*chain.EdgeClaims); res.StatusCode != http.StatusOK || !ok || ec.Audience[0] != "sip:edge.test" || tr.ExpiresIn != 120 {
+		t.Errorf("token: status %d, expires_in %d, claims %+v", res.StatusCode, tr.ExpiresIn, parsed)
+	}
+
 	out, err = admin("secrets", "list", "acme")
 	if err != nil || strings.Contains(out, sec.Secret) || !strings.Contains(out, sec.ID) {
 		t.Errorf("list secrets: %v\n%s", err, out)
