@@ -194,6 +194,7 @@ func TestCORS(t *testing.T) {
 func TestRateLimits(t *testing.T) {
 	t.Run("per source address, with Retry-After", func(t *testing.T) {
 		e := newEnv(t, func(c *issuer.Config) { c.RateLimit.PerSource = 1 })
+		e.clock.freeze() // no refill between the requests, however slow they are
 		s := e.provision("acme", nil)
 		var last response
 		for range 3 { // burst is 2
@@ -205,6 +206,7 @@ func TestRateLimits(t *testing.T) {
 	})
 	t.Run("per customer, and a customer may override", func(t *testing.T) {
 		e := newEnv(t, func(c *issuer.Config) { c.RateLimit.PerCustomer = 100 })
+		e.clock.freeze()
 		s := e.provision("acme", map[string]any{"rate_limit": 1})
 		other := e.provision("other", nil)
 		var last response

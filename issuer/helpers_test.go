@@ -25,11 +25,20 @@ import (
 	"github.com/trunkpass/trunkpass/issuer"
 )
 
-// clock is a test clock that can be moved forward.
-type clock struct{ offset atomic.Int64 }
+// clock is a test clock that can be moved forward, and stopped.
+type clock struct {
+	offset atomic.Int64
+	frozen atomic.Int64 // Unix nanoseconds; 0 means running
+}
 
-func (c *clock) now() time.Time          { return time.Now().Add(time.Duration(c.offset.Load())) }
+func (c *clock) now() time.Time {
+	if f := c.frozen.Load(); f != 0 {
+		return time.Unix(0, f).Add(time.Duration(c.offset.Load()))
+	}
+	return time.Now().Add(time.Duration(c.offset.Load()))
+}
 func (c *clock) advance(d time.Duration) { c.offset.Add(int64(d)) }
+func (c *clock) freeze()                 { c.frozen.Store(time.Now().UnixNano()) }
 
 // syncBuffer collects log output from concurrent writers.
 type syncBuffer struct {
