@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/emiago/sipgo"
@@ -217,7 +218,9 @@ func (e *Edge) relay(req, fwd *sip.Request, tx sip.ServerTransaction, dst target
 	if visitor != nil {
 		// Inbound side first, then outbound side on top (RFC 3261 16.6).
 		fwd.PrependHeader(e.recordRoute(req.Transport(), visitor))
-		fwd.PrependHeader(e.recordRoute(dst.transport, visitor))
+		if !strings.EqualFold(req.Transport(), dst.transport) {
+			fwd.PrependHeader(e.recordRoute(dst.transport, visitor))
+		}
 	}
 	timeout := 32 * time.Second
 	if req.Method == sip.INVITE {
@@ -236,8 +239,16 @@ func (e *Edge) relay(req, fwd *sip.Request, tx sip.ServerTransaction, dst target
 		return
 	}
 	defer clTx.Terminate()
-	canceled := false
-	txDone := tx.Done()
+	var canceled atomic.Bool
+	if req.Method == sip.INVITE {
+		// sipgo answers the CANCEL (200) and the INVITE (487) itself; the
+		// CANCEL must go on to the trunk at once.
+		tx.OnCancel(func(*sip.Request) {
+			if canceled.CompareAndSwap(false, true) {
+				e.forwardCancel(fwd)
+			}
+		})
+	}
 	for {
 		select {
 		case res, ok := <-clTx.Responses():
@@ -251,14 +262,14 @@ func (e *Edge) relay(req, fwd *sip.Request, tx sip.ServerTransaction, dst target
 			out.RemoveHeader("Via")
 			out.SetTransport(req.Transport())
 			out.SetDestination(req.Source())
-			if err := tx.Respond(out); err != nil && !canceled {
+			if err := tx.Respond(out); err != nil && !canceled.Load() {
 				e.log.Debug().Err(err).Int("status", res.StatusCode).Msg("relay response")
 			}
 			if res.StatusCode >= 200 {
 				return
 			}
 		case <-clTx.Done():
-			if !canceled {
+			if !canceled.Load() {
 				code, why := 408, "Request Timeout"
 				if err := clTx.Err(); err != nil && !errors.Is(err, sip.ErrTransactionTimeout) {
 					code, why = 503, "Service Unavailable"
@@ -266,12 +277,6 @@ func (e *Edge) relay(req, fwd *sip.Request, tx sip.ServerTransaction, dst target
 				e.respond(tx, req, code, why, nil)
 			}
 			return
-		case <-txDone:
-			txDone = nil
-			if errors.Is(tx.Err(), sip.ErrTransactionCanceled) && req.Method == sip.INVITE {
-				canceled = true
-				e.forwardCancel(fwd)
-			}
 		}
 	}
 }

@@ -356,7 +356,7 @@ func TestDigest(t *testing.T) {
 	d, secret := newDigest(t, &now)
 	username, password, _ := chain.MintEphemeral(secret, "alice@acme.example", t0.Add(time.Hour), chain.EphemeralFormat{})
 	chals := d.Challenges(false)
-	for i, alg := range []string{AlgSHA256, AlgMD5} {
+	for i, alg := range []string{AlgMD5, AlgSHA256} {
 		t.Run("an answer with "+alg+" verifies", func(t *testing.T) {
 			id, err := d.Verify("REGISTER", answer(t, chals[i], "REGISTER", "sip:trunk.example.net", username, password))
 			if err != nil {
@@ -402,7 +402,7 @@ func TestDigest(t *testing.T) {
 	})
 	t.Run("the challenge offers SHA-256 and MD5 with qop auth", func(t *testing.T) {
 		c := d.Challenges(true)
-		if len(c) != 2 || !strings.Contains(c[0], "algorithm=SHA-256") || !strings.Contains(c[1], "algorithm=MD5") || !strings.Contains(c[0], `qop="auth"`) || !strings.Contains(c[0], "stale=true") {
+		if len(c) != 2 || !strings.Contains(c[1], "algorithm=SHA-256") || !strings.Contains(c[0], "algorithm=MD5") || !strings.Contains(c[0], `qop="auth"`) || !strings.Contains(c[0], "stale=true") {
 			t.Fatalf("challenges %q", c)
 		}
 	})

@@ -77,13 +77,14 @@ func NewDigest(realm string, v *chain.EphemeralVerifier, ttl time.Duration) (*Di
 	return &Digest{Realm: realm, Verifier: v, NonceKey: m.Sum(nil), NonceTTL: ttl, Now: v.Now}, nil
 }
 
-// Challenges returns the header values of a Digest challenge: SHA-256
-// first, then MD5, with stale=true when stale.
+// Challenges returns the header values of a Digest challenge: MD5 first
+// (many SIP clients, SIPp among them, answer only the first challenge and
+// know only MD5), then SHA-256, with stale=true when stale.
 func (d *Digest) Challenges(stale bool) []string {
 	n := d.Nonce()
 	var b strings.Builder
 	out := make([]string, 0, 2)
-	for _, alg := range [...]string{AlgSHA256, AlgMD5} {
+	for _, alg := range [...]string{AlgMD5, AlgSHA256} {
 		b.Reset()
 		b.WriteString(`Digest realm="`)
 		b.WriteString(d.Realm)
