@@ -54,6 +54,12 @@ type Config struct {
 	TokenCache int `koanf:"token_cache" desc:"verified tokens remembered (0: 100000, -1: none)"`
 	// MaxExpires caps the Expires of registrations (seconds).
 	MaxExpires int `koanf:"max_expires" desc:"cap on REGISTER expiry, seconds"`
+	// UDPLinger is how long a finished non-INVITE server transaction over
+	// UDP is kept to absorb retransmissions (RFC 3261 Timer J, 32 s). A
+	// retransmitted REGISTER after it is processed again (idempotent, and
+	// a token-cache hit), so shortening it trades little for memory at
+	// high load. It sets sipgo's process-wide Timer_J; 0 keeps the default.
+	UDPLinger time.Duration `koanf:"udp_linger" desc:"keep finished UDP non-INVITE transactions this long (Timer J; 0: 32s)"`
 	// Metrics is the listen address of the Prometheus /metrics endpoint
 	// served by the edge command; empty for none.
 	Metrics string `koanf:"metrics" desc:"address of the /metrics HTTP endpoint (empty: none)"`

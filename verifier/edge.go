@@ -290,6 +290,9 @@ func (e *Edge) buildSIP() error {
 		// over the MTU setting, so relaying them to a UDP trunk needs more.
 		sip.UDPMTUSize = 8192
 	}
+	if e.cfg.UDPLinger > 0 {
+		sip.Timer_J = e.cfg.UDPLinger
+	}
 	slogger := newSlogLogger(e.log)
 	ua, err := sipgo.NewUA(
 		sipgo.WithUserAgent("trunkpass-edge"),
