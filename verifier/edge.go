@@ -35,9 +35,10 @@ type Edge struct {
 	http    *http.Client
 	metrics *metrics
 
-	ua  *sipgo.UserAgent
-	srv *sipgo.Server
-	cli *sipgo.Client
+	parser *sip.Parser
+	ua     *sipgo.UserAgent
+	srv    *sipgo.Server
+	cli    *sipgo.Client
 
 	authn        auth.Chain
 	digest       *auth.Digest
@@ -294,11 +295,13 @@ func (e *Edge) buildSIP() error {
 		sip.Timer_J = e.cfg.UDPLinger
 	}
 	slogger := newSlogLogger(e.log)
+	e.parser = sip.NewParser()
 	ua, err := sipgo.NewUA(
 		sipgo.WithUserAgent("trunkpass-edge"),
 		sipgo.WithUserAgentHostname(e.host),
+		sipgo.WithUserAgentParser(e.parser),
 		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(slogger)),
-		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(slogger)),
+		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(slogger), sip.WithTransportLayerReadFilter(e.readFilter)),
 	)
 	if err != nil {
 		return fmt.Errorf("sip user agent: %w", err)
@@ -342,6 +345,11 @@ func (e *Edge) Listen() error {
 			var ua *net.UDPAddr
 			if ua, err = net.ResolveUDPAddr("udp", l.addr); err == nil {
 				if c, err = net.ListenUDP("udp", ua); err == nil {
+					// Bursts of thousands of REGISTERs a second overflow the
+					// default socket buffer (~200 KB); the kernel caps this
+					// at net.core.rmem_max.
+					c.SetReadBuffer(4 << 20)
+					c.SetWriteBuffer(4 << 20)
 					b.conn, b.addr = c, c.LocalAddr().String()
 					e.udpAddr = c.LocalAddr().(*net.UDPAddr)
 				}

@@ -213,15 +213,21 @@ func (e *Edge) challenge(req *sip.Request, tx sip.ServerTransaction, src netip.A
 		code, reasonPhrase, header = 401, "Unauthorized", "WWW-Authenticate"
 	}
 	e.respond(tx, req, code, reasonPhrase, func(res *sip.Response) {
-		if e.digest != nil {
-			for _, c := range e.digest.Challenges(result == "stale") {
-				res.AppendHeader(sip.NewHeader(header, c))
-			}
-		}
-		if e.bearer {
-			res.AppendHeader(sip.NewHeader(header, e.bearerChallenge(result == "invalid" && scheme == auth.SchemeBearer, "")))
-		}
+		e.addChallenges(res, header, result == "stale", result == "invalid" && scheme == auth.SchemeBearer)
 	})
+}
+
+// addChallenges adds the Digest challenges (when Digest is enabled) and the
+// Bearer challenge (when a Bearer authenticator is) to res.
+func (e *Edge) addChallenges(res *sip.Response, header string, stale, invalidToken bool) {
+	if e.digest != nil {
+		for _, c := range e.digest.Challenges(stale) {
+			res.AppendHeader(sip.NewHeader(header, c))
+		}
+	}
+	if e.bearer {
+		res.AppendHeader(sip.NewHeader(header, e.bearerChallenge(invalidToken, "")))
+	}
 }
 
 // bearerChallenge is an RFC 8898 Bearer challenge.

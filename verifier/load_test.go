@@ -142,7 +142,7 @@ func ramp(t *testing.T, name string, rates []int, pids func() []int, args func(r
 		n := r * 4
 		before := cpuSeconds(pids()...)
 		start := time.Now()
-		stdout, _, _ := testpeer.RunSIPp(t, args(r, n)...)
+		stdout, stderr, _ := testpeer.RunSIPp(t, args(r, n)...)
 		secs := time.Since(start).Seconds()
 		cpu := cpuSeconds(pids()...) - before
 		calls, err := testpeer.ParseSIPpCalls(stdout)
@@ -155,6 +155,9 @@ func ramp(t *testing.T, name string, rates []int, pids func() []int, args func(r
 		t.Logf("%-16s rate %6d/s: %6d/%6d ok in %5.2fs, server CPU %6.2fs = %5.1f µs per REGISTER",
 			name, r, calls.Successful, n, secs, cpu, cpu/float64(max(calls.Successful, 1))*1e6)
 		if float64(calls.Successful) < 0.999*float64(n) {
+			if os.Getenv("TRUNKPASS_LOADTEST_VERBOSE") != "" {
+				t.Logf("sipp stderr:\n%s", tail(stderr, 1500))
+			}
 			break
 		}
 		time.Sleep(time.Second)

@@ -418,3 +418,22 @@ func TestTokenCacheIsBounded(t *testing.T) {
 		t.Fatalf("%d entries", c.Len())
 	}
 }
+
+func TestParseDigest(t *testing.T) {
+	t.Run("quoted values with escapes and bare tokens parse", func(t *testing.T) {
+		c, err := ParseDigest(`username="1:a\"b", realm="r", nonce="n", uri="sip:x", response="ab", qop=auth, nc=00000001, cnonce="c", algorithm=MD5`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Username != `1:a"b` || c.QOP != "auth" || c.NC != "00000001" || c.Algorithm != "MD5" {
+			t.Fatalf("%+v", c)
+		}
+	})
+	for _, bad := range []string{`username="x`, `username="a", username="b", nonce=n, uri=u, response=r`, `username`, `username="a" junk, nonce=n`} {
+		t.Run("malformed "+bad+" fails", func(t *testing.T) {
+			if _, err := ParseDigest(bad); !errors.Is(err, chain.ErrMalformed) && !errors.Is(err, chain.ErrMissingClaim) {
+				t.Fatalf("err = %v", err)
+			}
+		})
+	}
+}

@@ -14,12 +14,10 @@ import (
 	"fmt"
 	"hash"
 	"net/netip"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
-	"github.com/icholy/digest"
 	"github.com/trunkpass/trunkpass/chain"
 )
 
@@ -144,18 +142,106 @@ func (d *Digest) CheckNonce(nonce string) error {
 	return nil
 }
 
+// DigestCredentials are the parameters of a Digest Authorization header.
+type DigestCredentials struct {
+	Username, Realm, Nonce, URI, Response, Algorithm, Cnonce, QOP, Opaque string
+	// NC is the nonce count as sent (8 hex digits).
+	NC string
+}
+
 // ParseDigest parses the parameters of Digest credentials (the header
-// value after "Digest ") and checks the ones this edge needs are there.
-func ParseDigest(params string) (*digest.Credentials, error) {
+// value after "Digest "): comma-separated name=value pairs, values quoted
+// (with backslash escapes) or bare tokens. Unknown parameters are
+// ignored; a parameter given twice, an unterminated quote or garbage is
+// an error. It checks the parameters this edge needs are present.
+func ParseDigest(params string) (*DigestCredentials, error) {
 	if len(params) > 4096 {
 		return nil, fmt.Errorf("digest credentials too long: %w", chain.ErrTooLarge)
 	}
-	c, err := digest.ParseCredentials(digest.Prefix + params)
-	if err != nil {
-		return nil, fmt.Errorf("digest credentials: %w", chain.ErrMalformed)
+	c := new(DigestCredentials)
+	seen := 0
+	s := params
+	for {
+		s = strings.TrimLeft(s, " \t\r\n,")
+		if s == "" {
+			break
+		}
+		eq := strings.IndexByte(s, '=')
+		if eq <= 0 {
+			return nil, fmt.Errorf("digest credentials: parameter without value: %w", chain.ErrMalformed)
+		}
+		name := strings.TrimSpace(s[:eq])
+		s = strings.TrimLeft(s[eq+1:], " \t")
+		var value string
+		if strings.HasPrefix(s, `"`) {
+			if end := strings.IndexByte(s[1:], '"'); end >= 0 && strings.IndexByte(s[1:1+end], '\\') < 0 {
+				value, s = s[1:1+end], s[end+2:] // no escapes: no copy
+				goto got
+			}
+			var b strings.Builder
+			i, closed := 1, false
+			for ; i < len(s); i++ {
+				ch := s[i]
+				if ch == '\\' && i+1 < len(s) {
+					i++
+					b.WriteByte(s[i])
+					continue
+				}
+				if ch == '"' {
+					closed = true
+					break
+				}
+				b.WriteByte(ch)
+			}
+			if !closed {
+				return nil, fmt.Errorf("digest credentials: unterminated quote: %w", chain.ErrMalformed)
+			}
+			value, s = b.String(), s[i+1:]
+		} else {
+			end := strings.IndexAny(s, ", \t")
+			if end < 0 {
+				end = len(s)
+			}
+			value, s = s[:end], s[end:]
+		}
+	got:
+		s = strings.TrimLeft(s, " \t")
+		if s != "" && s[0] != ',' {
+			return nil, fmt.Errorf("digest credentials: junk after %s: %w", name, chain.ErrMalformed)
+		}
+		var dst *string
+		bit := 0
+		switch strings.ToLower(name) {
+		case "username":
+			dst, bit = &c.Username, 1
+		case "realm":
+			dst, bit = &c.Realm, 2
+		case "nonce":
+			dst, bit = &c.Nonce, 4
+		case "uri":
+			dst, bit = &c.URI, 8
+		case "response":
+			dst, bit = &c.Response, 16
+		case "algorithm":
+			dst, bit = &c.Algorithm, 32
+		case "cnonce":
+			dst, bit = &c.Cnonce, 64
+		case "qop":
+			dst, bit = &c.QOP, 128
+		case "nc":
+			dst, bit = &c.NC, 256
+		case "opaque":
+			dst, bit = &c.Opaque, 512
+		default:
+			continue
+		}
+		if seen&bit != 0 {
+			return nil, fmt.Errorf("digest credentials: %s twice: %w", name, chain.ErrMalformed)
+		}
+		seen |= bit
+		*dst = value
 	}
-	switch {
-	case c.Username == "", c.Nonce == "", c.Response == "", c.URI == "":
+	if c.Username == "" || c.Nonce == "" || c.Response == "" || c.URI == "" {
 		return nil, fmt.Errorf("digest credentials: username, nonce, uri, response: %w", chain.ErrMissingClaim)
 	}
 	return c, nil
@@ -188,7 +274,7 @@ func (d *Digest) Verify(method, params string) (*Identity, error) {
 	default:
 		return nil, fmt.Errorf("digest: algorithm: %w: %w", ErrInvalidCredentials, chain.ErrAlgorithm)
 	}
-	if c.QOP != "auth" || c.Cnonce == "" || c.Nc <= 0 {
+	if c.QOP != "auth" || c.Cnonce == "" || !validNC(c.NC) {
 		return nil, fmt.Errorf("digest: qop=auth, cnonce and nc required: %w: %w", ErrInvalidCredentials, chain.ErrMalformed)
 	}
 	nonceErr := d.CheckNonce(c.Nonce)
@@ -200,8 +286,7 @@ func (d *Digest) Verify(method, params string) (*Identity, error) {
 		return nil, fmt.Errorf("digest: %w: %w", ErrInvalidCredentials, err)
 	}
 	ha2 := hexHash(newHash, method, ":", c.URI)
-	nc := strconv.FormatInt(int64(c.Nc), 16)
-	nc = strings.Repeat("0", max(0, 8-len(nc))) + nc
+	nc := c.NC
 	got := []byte(strings.ToLower(c.Response))
 	for _, s := range d.Verifier.Secrets {
 		password, err := d.Verifier.Format.Password(s, c.Username)
@@ -223,6 +308,20 @@ func (d *Digest) Verify(method, params string) (*Identity, error) {
 		}
 	}
 	return nil, fmt.Errorf("digest: response: %w: %w", ErrInvalidCredentials, chain.ErrBadSignature)
+}
+
+// validNC reports whether nc is 8 hex digits, not all zero.
+func validNC(nc string) bool {
+	if len(nc) != 8 || nc == "00000000" {
+		return false
+	}
+	for i := 0; i < len(nc); i++ {
+		c := nc[i] | 0x20
+		if !('0' <= nc[i] && nc[i] <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // userPart is the user of "user@domain", or s itself.
