@@ -288,11 +288,10 @@ func TestLoadRSS(t *testing.T) {
 	w.Flush()
 	f.Close()
 	before := vmRSS(edge.cmd.Process.Pid)
-	stdout, stderr, err := testpeer.RunSIPp(t, sippArgs(testpeer.SIPpScenario(t, "register_bearer.xml"), "-inf", path)(4000, n)...)
-	_ = stderr
+	stdout, stderr, err := testpeer.RunSIPp(t, append(sippArgs(testpeer.SIPpScenario(t, "register_bearer.xml"), "-inf", path)(4000, n), edge.udp)...)
 	calls, perr := testpeer.ParseSIPpCalls(stdout)
-	if perr != nil {
-		t.Fatalf("%v %v", err, perr)
+	if perr != nil || calls.Successful < n*999/1000 {
+		t.Fatalf("%v %v %+v\n%s", err, perr, calls, tail(stderr, 2000))
 	}
 	time.Sleep(8 * time.Second) // transactions (udp_linger) expire
 	res, _ := http.Get("http://" + edge.metrics + "/metrics")

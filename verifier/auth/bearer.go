@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"sync"
 
 	"github.com/emiago/sipgo/sip"
 	"github.com/trunkpass/trunkpass/chain"
@@ -59,21 +60,51 @@ func (b *BearerJWT) Verify(token string) (*Identity, error) {
 	return id, nil
 }
 
-// identityOf turns verified edge claims into an Identity.
+// identityOf turns verified edge claims into an Identity. Grants are
+// shared between identities (most tokens of a customer carry the same
+// one), so that a cache of many tokens stays small.
 func identityOf(name string, c *chain.EdgeClaims) *Identity {
-	g := c.SIP
 	id := &Identity{
 		Authenticator: name,
 		User:          c.Subject,
-		AOR:           g.AOR,
+		AOR:           c.SIP.AOR,
 		Customer:      c.CID,
-		Grant:         &g,
+		Grant:         grants.intern(c.SIP),
 		ExpiresAt:     c.ExpiresAt.Time,
 	}
 	if id.AOR == "" {
 		id.AOR = c.Subject
 	}
 	return id
+}
+
+// grants interns SIP grants; Identity.AOR, not Grant.AOR, names the AOR.
+var grants = &grantInterner{m: make(map[string]*chain.SIPGrant)}
+
+// maxInternedGrants bounds the interner; past it grants are not shared.
+const maxInternedGrants = 10_000
+
+type grantInterner struct {
+	mu sync.Mutex
+	m  map[string]*chain.SIPGrant
+}
+
+func (gi *grantInterner) intern(g chain.SIPGrant) *chain.SIPGrant {
+	g.AOR = ""
+	key, err := json.Marshal(g)
+	if err != nil {
+		return &g
+	}
+	gi.mu.Lock()
+	defer gi.mu.Unlock()
+	if p, ok := gi.m[string(key)]; ok {
+		return p
+	}
+	if len(gi.m) >= maxInternedGrants {
+		return &g
+	}
+	gi.m[string(key)] = &g
+	return &g
 }
 
 // isHMACToken reports whether the (unverified) JWT header names an HS

@@ -119,7 +119,7 @@ func (in *Introspection) Verify(ctx context.Context, token string) (*Identity, e
 		User:          a.Sub,
 		AOR:           g.AOR,
 		Customer:      a.CID,
-		Grant:         &g,
+		Grant:         grants.intern(g),
 		ExpiresAt:     time.Unix(a.Exp, 0),
 	}
 	if id.AOR == "" {
