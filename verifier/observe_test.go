@@ -127,3 +127,29 @@ func counter(t *testing.T, reg *prometheus.Registry, name string, values ...stri
 	}
 	return 0
 }
+
+// TestLiveIssuerRotationAndOutage: the edge finds the JWKS through the
+// issuer's metadata, picks up a rotated key without restart, and keeps
+// accepting tokens of cached keys while the issuer is down.
+func TestLiveIssuerRotationAndOutage(t *testing.T) {
+	is := newTestIssuer(t)
+	e := newTestEdge(t, testConfig(is.srv.URL))
+	register := func(tok string) int {
+		return handle(e, sipRequest(t, "REGISTER", "sip:trunk.example.net", alice, alice, visitor, "Authorization", "Bearer "+tok)).StatusCode
+	}
+	if code := register(is.mint(t, nil)); code != 200 {
+		t.Fatalf("first key: %d", code)
+	}
+	is.addKey(t, "ES256")
+	if code := register(is.mint(t, nil)); code != 200 {
+		t.Fatalf("rotated key: %d", code)
+	}
+	is.down.Store(true)
+	if code := register(is.mint(t, nil)); code != 200 {
+		t.Fatalf("cached key while the issuer is down: %d", code)
+	}
+	is.addKey(t, "EdDSA") // never fetched: the issuer is down
+	if code := register(is.mint(t, nil)); code != 401 {
+		t.Fatalf("unknown key while the issuer is down: %d", code)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/trunkpass/trunkpass/chain"
 )
 
@@ -43,3 +44,26 @@ func BenchmarkBearerCached(b *testing.B) {
 		}
 	}
 }
+
+func BenchmarkBearerUncached(b *testing.B) {
+	key, _ := chain.GenerateSigningKey(chain.AlgEdDSA, time.Now())
+	key.State = chain.KeyActive
+	now := time.Now()
+	c := &chain.EdgeClaims{SIP: chain.SIPGrant{AOR: "sip:alice@acme.example", Methods: []string{"REGISTER"}}}
+	c.Issuer, c.Subject, c.ID = "https://issuer", "alice", "j"
+	c.Audience = []string{"sip:trunk"}
+	c.IssuedAt, c.ExpiresAt = jwtDate(now.Add(-time.Minute)), jwtDate(now.Add(time.Hour))
+	tok, err := chain.MintEdgeToken(key, c)
+	if err != nil {
+		b.Fatal(err)
+	}
+	bj := &BearerJWT{Verifier: &chain.EdgeVerifier{Keys: chain.KeySetOf(key), Issuer: "https://issuer", Audience: "sip:trunk"}}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := bj.Verify(tok); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func jwtDate(t time.Time) *jwt.NumericDate { return jwt.NewNumericDate(t) }
