@@ -15,6 +15,10 @@
 // offer renegotiates the PeerConnection (488 when that fails), one without
 // an offer gets the current SDP again. Calls are bounded by MaxCallDuration.
 //
+// The trunk listens on UDP and TCP (127.0.0.1:5070 in the demo) and, for
+// tests of a page without an edge, on WebSocket with Options.Registrar
+// accepting every REGISTER unauthenticated — never expose that setting.
+//
 // Message size: sipgo refuses to send UDP messages larger than
 // sip.UDPMTUSize-200 bytes (1300 by default) but reads datagrams up to
 // 32 KB, so the trunk receives a browser INVITE (~2.3 KB) over UDP; its own

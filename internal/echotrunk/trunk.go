@@ -55,6 +55,11 @@ type Options struct {
 	// ContactHost is the host written in the Contact of answers; the
 	// listener's address when empty.
 	ContactHost string
+	// Registrar makes the trunk answer REGISTER with 200 (echoing the
+	// Contact), without authentication, so a browser can register and call
+	// it directly over WebSocket without an edge: for page tests and
+	// debugging only. Off, REGISTER gets 405 like any other unknown method.
+	Registrar bool
 	// Logger receives the trunk's and sipgo's logs; discarded when nil.
 	Logger *slog.Logger
 }
@@ -75,6 +80,8 @@ type Stats struct {
 	Rejected int64
 	// Reinvites counts in-dialog INVITEs and UPDATEs answered with 200.
 	Reinvites int64
+	// Registers counts REGISTERs answered 200 (Options.Registrar only).
+	Registers int64
 	// RTPReceived and RTPSent count RTP packets read from and echoed to
 	// callers.
 	RTPReceived, RTPSent int64
@@ -94,8 +101,8 @@ type Trunk struct {
 	listens map[string]string // transport (lower case) -> host:port
 	closed  bool
 
-	invites, answered, active, ended, canceled, rejected, reinvites atomic.Int64
-	rtpIn, rtpOut                                                   atomic.Int64
+	invites, answered, active, ended, canceled, rejected, reinvites, registers atomic.Int64
+	rtpIn, rtpOut                                                              atomic.Int64
 }
 
 // New validates opts, fills defaults and builds a Trunk ready to serve.
@@ -158,10 +165,13 @@ func New(opts Options) (*Trunk, error) {
 	srv.OnUpdate(t.onUpdate)
 	srv.OnOptions(t.onOptions)
 	srv.OnNoRoute(t.onNoRoute)
+	if opts.Registrar {
+		srv.OnRegister(t.onRegister)
+	}
 	return t, nil
 }
 
-// ListenAndServe listens on network ("udp" or "tcp") at addr
+// ListenAndServe listens on network ("udp", "tcp" or "ws") at addr
 // (DefaultAddr when empty) and serves until ctx ends or Close is called.
 // Call it once per network, typically in its own goroutine.
 func (t *Trunk) ListenAndServe(ctx context.Context, network, addr string) error {
@@ -181,8 +191,14 @@ func (t *Trunk) ListenAndServe(ctx context.Context, network, addr string) error 
 			return fmt.Errorf("echotrunk: listen tcp %s: %w", addr, err)
 		}
 		return t.serve(ctx, l, func() error { return t.ServeTCP(l) })
+	case "ws":
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			return fmt.Errorf("echotrunk: listen ws %s: %w", addr, err)
+		}
+		return t.serve(ctx, l, func() error { return t.ServeWS(l) })
 	default:
-		return fmt.Errorf("echotrunk: network %q: want udp or tcp", network)
+		return fmt.Errorf("echotrunk: network %q: want udp, tcp or ws", network)
 	}
 }
 
@@ -217,6 +233,15 @@ func (t *Trunk) ServeTCP(l net.Listener) error {
 	return t.srv.ServeTCP(l)
 }
 
+// ServeWS serves SIP over WebSocket on an already bound TCP listener until
+// it is closed.
+func (t *Trunk) ServeWS(l net.Listener) error {
+	if err := t.register("ws", l.Addr().String()); err != nil {
+		return err
+	}
+	return t.srv.ServeWS(l)
+}
+
 func (t *Trunk) register(network, addr string) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -237,6 +262,7 @@ func (t *Trunk) Stats() Stats {
 		Canceled:    t.canceled.Load(),
 		Rejected:    t.rejected.Load(),
 		Reinvites:   t.reinvites.Load(),
+		Registers:   t.registers.Load(),
 		RTPReceived: t.rtpIn.Load(),
 		RTPSent:     t.rtpOut.Load(),
 	}
@@ -280,9 +306,9 @@ func (t *Trunk) contact(req *sip.Request) *sip.ContactHeader {
 	if uri.User == "*" {
 		uri.User = DefaultUser
 	}
-	if network == "tcp" {
+	if network == "tcp" || network == "ws" {
 		uri.UriParams = sip.NewParams()
-		uri.UriParams.Add("transport", "tcp")
+		uri.UriParams.Add("transport", network)
 	}
 	return &sip.ContactHeader{Address: uri}
 }
@@ -325,6 +351,23 @@ func (t *Trunk) onOptions(req *sip.Request, tx sip.ServerTransaction) {
 	if err := t.respond(req, tx, sip.StatusOK, "OK", "", nil, sip.NewHeader("Allow", allowed)); err != nil {
 		t.log.Debug("echotrunk: options", "error", err)
 	}
+}
+
+// onRegister accepts every REGISTER (Options.Registrar): 200 with the
+// request's Contact and Expires, as JsSIP needs to see its Contact back.
+func (t *Trunk) onRegister(req *sip.Request, tx sip.ServerTransaction) {
+	var hdrs []sip.Header
+	if c := req.Contact(); c != nil {
+		hdrs = append(hdrs, c.Clone())
+	}
+	if e := req.GetHeader("Expires"); e != nil {
+		hdrs = append(hdrs, sip.NewHeader("Expires", e.Value()))
+	}
+	if err := t.respond(req, tx, sip.StatusOK, "OK", "", nil, hdrs...); err != nil {
+		t.log.Debug("echotrunk: register", "error", err)
+		return
+	}
+	t.registers.Add(1)
 }
 
 func (t *Trunk) onCancel(req *sip.Request, tx sip.ServerTransaction) {

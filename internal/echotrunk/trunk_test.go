@@ -403,3 +403,43 @@ func TestListenAndServeStopsWithContext(t *testing.T) {
 		t.Error("ListenAndServe on sctp succeeded, want an error")
 	}
 }
+
+func TestRegistrar(t *testing.T) {
+	tests := []struct {
+		name      string
+		registrar bool
+		want      int
+	}{
+		{"a REGISTER is answered 200 with its Contact when the registrar is on", true, sip.StatusOK},
+		{"a REGISTER is refused with 405 when the registrar is off", false, sip.StatusMethodNotAllowed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tr, ls := startTrunk(t, echotrunk.Options{Registrar: tt.registrar})
+			caller := newCaller(t)
+			ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+			defer cancel()
+			req := sip.NewRequest(sip.REGISTER, target("", ls.tcp, "tcp"))
+			contact := caller.ContactHDR.Clone()
+			contact.Params = sip.NewParams()
+			contact.Params.Add("reg-id", "1")
+			req.AppendHeader(contact)
+			req.AppendHeader(sip.NewHeader("Expires", "600"))
+			res, err := caller.Client.Do(ctx, req)
+			if err != nil {
+				t.Fatalf("REGISTER: %v", err)
+			}
+			if res.StatusCode != tt.want {
+				t.Fatalf("status = %d, want %d", res.StatusCode, tt.want)
+			}
+			if tt.registrar {
+				if c := res.Contact(); c == nil || !c.Params.Has("reg-id") {
+					t.Errorf("200 Contact = %v, want the request's Contact back", res.Contact())
+				}
+				if got := tr.Stats().Registers; got != 1 {
+					t.Errorf("Registers = %d, want 1", got)
+				}
+			}
+		})
+	}
+}
