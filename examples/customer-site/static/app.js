@@ -265,15 +265,21 @@
     }
   }
 
+  // pollStats copies the call's audio RTP counters into the page; the
+  // last values stay shown after the call ends.
   async function pollStats() {
-    const pc = session && session.connection;
-    if (!pc) {
+    const current = session;
+    const pc = current && current.connection;
+    if (!pc || pc.connectionState === 'closed') {
       return;
     }
     let report;
     try {
       report = await pc.getStats();
     } catch (_) {
+      return;
+    }
+    if (session !== current || pc.connectionState === 'closed') {
       return;
     }
     const c = { packetsSent: 0, packetsReceived: 0, bytesSent: 0, bytesReceived: 0 };
@@ -296,7 +302,6 @@
 
   function callEnded(text) {
     setCall(text);
-    pollStats();
     clearInterval(statsTimer);
     statsTimer = null;
     session = null;
