@@ -1,0 +1,389 @@
+// Package boltstore is the default issuer store, on go.etcd.io/bbolt: one
+// file, every write fsynced before it is acknowledged.
+//
+// Used assertion jti values are written with bolt's Batch: concurrent token
+// requests share one transaction and one fsync, so a token waits for a
+// group commit rather than an fsync of its own, and a jti is durable
+// before the token it admits is returned.
+package boltstore
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/trunkpass/trunkpass/issuer/store"
+)
+
+var (
+	bCustomers = []byte("customers")
+	bSecrets   = []byte("secrets")
+	bKeys      = []byte("keys")
+	bEdges     = []byte("edges")
+	bJTI       = []byte("jti")
+	bRevoked   = []byte("revoked")
+	bAudit     = []byte("audit")
+	allBuckets = [][]byte{bCustomers, bSecrets, bKeys, bEdges, bJTI, bRevoked, bAudit}
+)
+
+// FileName is the name of the database file in the data directory.
+const FileName = "issuer.db"
+
+// Store is a store.Store in a bolt database.
+type Store struct {
+	db *bolt.DB
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Open opens (creating if needed) the database in directory dir, which is
+// created with mode 0700 if absent.
+func Open(dir string) (*Store, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("boltstore: create %s: %w", dir, err)
+	}
+	path := filepath.Join(dir, FileName)
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("boltstore: open %s: %w", path, err)
+	}
+	// Batch: a short window lets concurrent token requests share a commit.
+	db.MaxBatchDelay = 2 * time.Millisecond
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, b := range allBuckets {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("boltstore: create buckets: %w", err)
+	}
+	return &Store{db: db}, nil
+}
+
+// Close implements store.Store.
+func (s *Store) Close() error { return s.db.Close() }
+
+func put(tx *bolt.Tx, bucket []byte, key string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode %s/%s: %w", bucket, key, err)
+	}
+	return tx.Bucket(bucket).Put([]byte(key), b)
+}
+
+func appendAudit(tx *bolt.Tx, a *store.AuditEntry) error {
+	if a == nil {
+		return nil
+	}
+	b := tx.Bucket(bAudit)
+	seq, err := b.NextSequence()
+	if err != nil {
+		return err
+	}
+	e := *a
+	e.Seq = seq
+	v, err := json.Marshal(e)
+	if err != nil {
+		return err
+	}
+	return b.Put(binary.BigEndian.AppendUint64(nil, seq), v)
+}
+
+func list[T any](db *bolt.DB, bucket []byte) ([]T, error) {
+	var out []T
+	err := db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucket).ForEach(func(k, v []byte) error {
+			var x T
+			if err := json.Unmarshal(v, &x); err != nil {
+				return fmt.Errorf("decode %s/%s: %w", bucket, k, err)
+			}
+			out = append(out, x)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("boltstore: list %s: %w", bucket, err)
+	}
+	return out, nil
+}
+
+func (s *Store) update(what string, fn func(tx *bolt.Tx) error) error {
+	if err := s.db.Update(fn); err != nil {
+		return fmt.Errorf("boltstore: %s: %w", what, err)
+	}
+	return nil
+}
+
+// CreateCustomer implements store.Store.
+func (s *Store) CreateCustomer(_ context.Context, c store.Customer, a *store.AuditEntry) error {
+	return s.update("create customer", func(tx *bolt.Tx) error {
+		if tx.Bucket(bCustomers).Get([]byte(c.ID)) != nil {
+			return fmt.Errorf("customer %q: %w", c.ID, store.ErrConflict)
+		}
+		if err := put(tx, bCustomers, c.ID, c); err != nil {
+			return err
+		}
+		return appendAudit(tx, a)
+	})
+}
+
+// UpdateCustomer implements store.Store.
+func (s *Store) UpdateCustomer(_ context.Context, c store.Customer, a *store.AuditEntry) error {
+	return s.update("update customer", func(tx *bolt.Tx) error {
+		if tx.Bucket(bCustomers).Get([]byte(c.ID)) == nil {
+			return fmt.Errorf("customer %q: %w", c.ID, store.ErrNotFound)
+		}
+		if err := put(tx, bCustomers, c.ID, c); err != nil {
+			return err
+		}
+		return appendAudit(tx, a)
+	})
+}
+
+// DeleteCustomer implements store.Store.
+func (s *Store) DeleteCustomer(_ context.Context, id string, a *store.AuditEntry) error {
+	return s.update("delete customer", func(tx *bolt.Tx) error {
+		cb := tx.Bucket(bCustomers)
+		if cb.Get([]byte(id)) == nil {
+			return fmt.Errorf("customer %q: %w", id, store.ErrNotFound)
+		}
+		if err := cb.Delete([]byte(id)); err != nil {
+			return err
+		}
+		sb := tx.Bucket(bSecrets)
+		var del [][]byte
+		err := sb.ForEach(func(k, v []byte) error {
+			var sec store.Secret
+			if err := json.Unmarshal(v, &sec); err != nil {
+				return err
+			}
+			if sec.Customer == id {
+				del = append(del, slices.Clone(k))
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, k := range del {
+			if err := sb.Delete(k); err != nil {
+				return err
+			}
+		}
+		return appendAudit(tx, a)
+	})
+}
+
+// Customers implements store.Store.
+func (s *Store) Customers(context.Context) ([]store.Customer, error) {
+	return list[store.Customer](s.db, bCustomers)
+}
+
+// CreateSecret implements store.Store.
+func (s *Store) CreateSecret(_ context.Context, sec store.Secret, a *store.AuditEntry) error {
+	return s.update("create secret", func(tx *bolt.Tx) error {
+		if tx.Bucket(bCustomers).Get([]byte(sec.Customer)) == nil {
+			return fmt.Errorf("customer %q: %w", sec.Customer, store.ErrNotFound)
+		}
+		if tx.Bucket(bSecrets).Get([]byte(sec.ID)) != nil {
+			return fmt.Errorf("secret %q: %w", sec.ID, store.ErrConflict)
+		}
+		if err := put(tx, bSecrets, sec.ID, sec); err != nil {
+			return err
+		}
+		return appendAudit(tx, a)
+	})
+}
+
+// UpdateSecret implements store.Store.
+func (s *Store) UpdateSecret(_ context.Context, sec store.Secret, a *store.AuditEntry) error {
+	return s.update("update secret", func(tx *bolt.Tx) error {
+		if tx.Bucket(bSecrets).Get([]byte(sec.ID)) == nil {
+			return fmt.Errorf("secret %q: %w", sec.ID, store.ErrNotFound)
+		}
+		if err := put(tx, bSecrets, sec.ID, sec); err != nil {
+			return err
+		}
+		return appendAudit(tx, a)
+	})
+}
+
+// Secrets implements store.Store.
+func (s *Store) Secrets(context.Context) ([]store.Secret, error) {
+	return list[store.Secret](s.db, bSecrets)
+}
+
+// PutKeys implements store.Store.
+func (s *Store) PutKeys(_ context.Context, keys []store.Key, del []string, a *store.AuditEntry) error {
+	return s.update("put keys", func(tx *bolt.Tx) error {
+		for _, k := range keys {
+			if err := put(tx, bKeys, k.ID, k); err != nil {
+				return err
+			}
+		}
+		for _, id := range del {
+			if err := tx.Bucket(bKeys).Delete([]byte(id)); err != nil {
+				return err
+			}
+		}
+		return appendAudit(tx, a)
+	})
+}
+
+// Keys implements store.Store.
+func (s *Store) Keys(context.Context) ([]store.Key, error) {
+	keys, err := list[store.Key](s.db, bKeys)
+	slices.SortStableFunc(keys, func(a, b store.Key) int { return a.CreatedAt.Compare(b.CreatedAt) })
+	return keys, err
+}
+
+// CreateEdgeClient implements store.Store.
+func (s *Store) CreateEdgeClient(_ context.Context, e store.EdgeClient, a *store.AuditEntry) error {
+	return s.update("create edge client", func(tx *bolt.Tx) error {
+		if tx.Bucket(bEdges).Get([]byte(e.ID)) != nil {
+			return fmt.Errorf("edge client %q: %w", e.ID, store.ErrConflict)
+		}
+		if err := put(tx, bEdges, e.ID, e); err != nil {
+			return err
+		}
+		return appendAudit(tx, a)
+	})
+}
+
+// DeleteEdgeClient implements store.Store.
+func (s *Store) DeleteEdgeClient(_ context.Context, id string, a *store.AuditEntry) error {
+	return s.update("delete edge client", func(tx *bolt.Tx) error {
+		b := tx.Bucket(bEdges)
+		if b.Get([]byte(id)) == nil {
+			return fmt.Errorf("edge client %q: %w", id, store.ErrNotFound)
+		}
+		if err := b.Delete([]byte(id)); err != nil {
+			return err
+		}
+		return appendAudit(tx, a)
+	})
+}
+
+// EdgeClients implements store.Store.
+func (s *Store) EdgeClients(context.Context) ([]store.EdgeClient, error) {
+	return list[store.EdgeClient](s.db, bEdges)
+}
+
+func unixBytes(t time.Time) []byte { return binary.BigEndian.AppendUint64(nil, uint64(t.Unix())) }
+
+func expired(v []byte, now time.Time) bool {
+	return len(v) == 8 && int64(binary.BigEndian.Uint64(v)) < now.Unix()
+}
+
+// UseJTI implements store.Store with bolt's Batch: the check and the put
+// run in one write transaction shared with concurrent callers, and the
+// call returns after that transaction is committed and fsynced. Batch may
+// run fn again after a failed batch; fn sets fresh on every run, so the
+// last run decides.
+func (s *Store) UseJTI(_ context.Context, id string, exp time.Time) (bool, error) {
+	var fresh bool
+	err := s.db.Batch(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bJTI)
+		if b.Get([]byte(id)) != nil {
+			fresh = false
+			return nil
+		}
+		fresh = true
+		return b.Put([]byte(id), unixBytes(exp))
+	})
+	if err != nil {
+		return false, fmt.Errorf("boltstore: use jti: %w", err)
+	}
+	return fresh, nil
+}
+
+// RevokeToken implements store.Store.
+func (s *Store) RevokeToken(_ context.Context, jti string, exp time.Time, a *store.AuditEntry) error {
+	return s.update("revoke token", func(tx *bolt.Tx) error {
+		if err := tx.Bucket(bRevoked).Put([]byte(jti), unixBytes(exp)); err != nil {
+			return err
+		}
+		return appendAudit(tx, a)
+	})
+}
+
+// RevokedTokens implements store.Store.
+func (s *Store) RevokedTokens(context.Context) ([]store.RevokedToken, error) {
+	var out []store.RevokedToken
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bRevoked).ForEach(func(k, v []byte) error {
+			if len(v) != 8 {
+				return fmt.Errorf("revoked %q: bad expiry", k)
+			}
+			out = append(out, store.RevokedToken{JTI: string(k), ExpiresAt: time.Unix(int64(binary.BigEndian.Uint64(v)), 0)})
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("boltstore: revoked tokens: %w", err)
+	}
+	return out, nil
+}
+
+// Purge implements store.Store.
+func (s *Store) Purge(_ context.Context, now time.Time) error {
+	return s.update("purge", func(tx *bolt.Tx) error {
+		for _, name := range [][]byte{bJTI, bRevoked} {
+			b := tx.Bucket(name)
+			var del [][]byte
+			if err := b.ForEach(func(k, v []byte) error {
+				if expired(v, now) {
+					del = append(del, slices.Clone(k))
+				}
+				return nil
+			}); err != nil {
+				return err
+			}
+			for _, k := range del {
+				if err := b.Delete(k); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+}
+
+// Audit implements store.Store.
+func (s *Store) Audit(_ context.Context, after uint64, limit int) ([]store.AuditEntry, error) {
+	var out []store.AuditEntry
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bAudit).Cursor()
+		start := binary.BigEndian.AppendUint64(nil, after+1)
+		for k, v := c.Seek(start); k != nil; k, v = c.Next() {
+			if bytes.Compare(k, start) < 0 {
+				continue
+			}
+			var e store.AuditEntry
+			if err := json.Unmarshal(v, &e); err != nil {
+				return fmt.Errorf("decode audit %x: %w", k, err)
+			}
+			out = append(out, e)
+			if limit > 0 && len(out) == limit {
+				break
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("boltstore: audit: %w", err)
+	}
+	return out, nil
+}

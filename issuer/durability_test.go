@@ -1,0 +1,157 @@
+package issuer_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/trunkpass/trunkpass/issuer"
+)
+
+// Environment of the helper mode in which the test binary runs an issuer
+// as a separate process, so a test can kill -9 it.
+const (
+	envServeData = "TRUNKPASS_TEST_ISSUER_DATA"
+	envServeAddr = "TRUNKPASS_TEST_ISSUER_ADDR"
+)
+
+func TestMain(m *testing.M) {
+	if dir := os.Getenv(envServeData); dir != "" {
+		serve(dir, os.Getenv(envServeAddr))
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// serve runs an issuer on addr with its bolt store in dir until killed.
+func serve(dir, addr string) {
+	cfg := issuer.DefaultConfig()
+	cfg.Data, cfg.Listen, cfg.URL = dir, addr, "http://"+addr
+	if err := cfg.LoadSecrets(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	iss, err := issuer.New(cfg, issuer.WithLogger(zerolog.New(os.Stderr)))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	srv := &http.Server{Addr: addr, Handler: iss.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		sig := make(chan os.Signal, 1)
+		signal.Notify(sig, syscall.SIGTERM)
+		<-sig
+		srv.Shutdown(context.Background())
+	}()
+	if err := srv.ListenAndServe(); err != http.ErrServerClosed {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	iss.Close()
+}
+
+// startProcess runs the issuer in a child process and waits until it
+// answers /healthz (bounded: 200 tries of 25 ms).
+func startProcess(t *testing.T, dir, addr string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), envServeData+"="+dir, envServeAddr+"="+addr,
+		issuer.EnvAdminToken+"="+adminToken,
+		issuer.EnvMasterKey+"="+base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{9}, 32)))
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	for range 200 {
+		res, err := http.Get("http://" + addr + "/healthz")
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				return cmd
+			}
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	t.Fatalf("issuer process did not start: %s", stderr.String())
+	return nil
+}
+
+func freeAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// TestAcknowledgedWritesSurviveKill9 creates a customer and a secret over
+// HTTP, kills the issuer with SIGKILL right after the 201, restarts it on
+// the same data directory, and finds the customer, a working secret and
+// the same signing keys. The secret is not in the data files in plaintext.
+func TestAcknowledgedWritesSurviveKill9(t *testing.T) {
+	dir := t.TempDir()
+	addr := freeAddr(t)
+	e := &env{t: t, url: "http://" + addr, clock: &clock{}, logs: &syncBuffer{}, cfg: issuer.DefaultConfig(), seen: new([]string)}
+
+	cmd := startProcess(t, dir, addr)
+	keysBefore := e.do(http.MethodGet, "/.well-known/jwks.json", nil, nil).body
+	s := e.provision("acme", nil)
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+
+	cmd = startProcess(t, dir, addr)
+	if r := e.do(http.MethodGet, "/v1/admin/customers/acme", nil, admin()); r.status != http.StatusOK {
+		t.Fatalf("customer lost: %d %s", r.status, r.body)
+	}
+	if got := e.do(http.MethodGet, "/.well-known/jwks.json", nil, nil).body; !bytes.Equal(got, keysBefore) {
+		t.Errorf("signing keys changed across restart:\n%s\n%s", keysBefore, got)
+	}
+	tr := e.token(map[string]any{"assertion": e.assertion(s, "alice", nil)})
+	if _, err := e.verify(tr.AccessToken); err != nil {
+		t.Errorf("token after restart: %v", err)
+	}
+
+	// An assertion used just before a crash stays refused after it.
+	used := e.assertion(s, "bob", nil)
+	e.token(map[string]any{"assertion": used})
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	startProcess(t, dir, addr)
+	if r := e.postJSON("/v1/token", map[string]any{"assertion": used}, nil); r.status != http.StatusBadRequest {
+		t.Errorf("replay after crash: %d %s", r.status, r.body)
+	}
+
+	files, _ := filepath.Glob(filepath.Join(dir, "*"))
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Contains(b, []byte(s.Secret)) {
+			t.Errorf("%s holds the customer secret in plaintext", f)
+		}
+		if len(b) == 0 {
+			t.Errorf("%s is empty", f)
+		}
+	}
+}

@@ -1,0 +1,93 @@
+package issuer
+
+import (
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// maxLimiters bounds each limiter map; beyond it idle entries are dropped.
+const maxLimiters = 100_000
+
+// limits are the token rate limits per customer and per source address.
+type limits struct {
+	cfg      RateLimitConfig
+	customer limiterMap
+	source   limiterMap
+}
+
+type limiterMap struct {
+	mu sync.Mutex
+	m  map[string]*limiterEntry
+}
+
+type limiterEntry struct {
+	lim  *rate.Limiter
+	rps  int
+	last time.Time
+}
+
+func newLimits(cfg RateLimitConfig) *limits {
+	return &limits{cfg: cfg, customer: limiterMap{m: map[string]*limiterEntry{}}, source: limiterMap{m: map[string]*limiterEntry{}}}
+}
+
+// allow takes one token from key's bucket of rps per second (burst 2×rps).
+func (l *limiterMap) allow(key string, rps int, now time.Time) (bool, time.Duration) {
+	if rps <= 0 {
+		return true, 0
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	e, ok := l.m[key]
+	if !ok || e.rps != rps {
+		if len(l.m) >= maxLimiters {
+			l.purgeLocked(now, time.Second)
+		}
+		e = &limiterEntry{lim: rate.NewLimiter(rate.Limit(rps), 2*rps), rps: rps}
+		l.m[key] = e
+	}
+	e.last = now
+	r := e.lim.ReserveN(now, 1)
+	if d := r.DelayFrom(now); d > 0 {
+		r.CancelAt(now)
+		return false, d
+	}
+	return true, 0
+}
+
+func (l *limiterMap) purgeLocked(now time.Time, idle time.Duration) {
+	for k, e := range l.m {
+		if now.Sub(e.last) > idle {
+			delete(l.m, k)
+		}
+	}
+}
+
+func (l *limits) allowCustomer(id string, override int, now time.Time) error {
+	rps := l.cfg.PerCustomer
+	if override > 0 {
+		rps = override
+	}
+	if ok, d := l.customer.allow(id, rps, now); !ok {
+		return &RateLimitError{Scope: "customer", RetryAfter: d}
+	}
+	return nil
+}
+
+// AllowSource applies the per-source-address token rate limit.
+func (i *Issuer) AllowSource(addr string) error {
+	if ok, d := i.limits.source.allow(addr, i.limits.cfg.PerSource, i.now()); !ok {
+		i.metrics.limited.WithLabelValues("source").Inc()
+		return &RateLimitError{Scope: "source", RetryAfter: d}
+	}
+	return nil
+}
+
+func (l *limits) purge(now time.Time) {
+	for _, m := range []*limiterMap{&l.customer, &l.source} {
+		m.mu.Lock()
+		m.purgeLocked(now, time.Minute)
+		m.mu.Unlock()
+	}
+}

@@ -1,0 +1,106 @@
+package auth
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"strings"
+
+	"github.com/emiago/sipgo/sip"
+	"github.com/trunkpass/trunkpass/chain"
+)
+
+// BearerJWT authenticates edge tokens verified locally by a
+// chain.EdgeVerifier (whose Keys is typically a JWKSource). Verified tokens
+// are cached until they expire.
+type BearerJWT struct {
+	Verifier *chain.EdgeVerifier
+	// Cache remembers verified tokens; nil disables it.
+	Cache *TokenCache
+	// SkipHMAC leaves tokens whose header names an HS algorithm to another
+	// authenticator (HSProfiles) by answering ErrNoCredentials.
+	SkipHMAC bool
+}
+
+// NameBearer is the BearerJWT authenticator's name in Identity and metrics.
+const NameBearer = "bearer"
+
+// Authenticate implements Authenticator.
+func (b *BearerJWT) Authenticate(_ context.Context, req *sip.Request, _ netip.AddrPort) (*Identity, error) {
+	token, ok := BearerToken(req)
+	if !ok {
+		return nil, fmt.Errorf("bearer: %w", ErrNoCredentials)
+	}
+	if b.SkipHMAC && isHMACToken(token) {
+		return nil, fmt.Errorf("bearer: HMAC token: %w", ErrNoCredentials)
+	}
+	return b.Verify(token)
+}
+
+// Verify checks token and returns its identity.
+func (b *BearerJWT) Verify(token string) (*Identity, error) {
+	var key [32]byte
+	if b.Cache != nil {
+		key = b.Cache.Key(token)
+		if id, ok := b.Cache.Get(key); ok {
+			return id, nil
+		}
+	}
+	claims, err := b.Verifier.Verify(token)
+	if err != nil {
+		return nil, fmt.Errorf("bearer: %w: %w", ErrInvalidCredentials, err)
+	}
+	id := identityOf(NameBearer, claims)
+	if b.Cache != nil {
+		b.Cache.Put(key, id)
+	}
+	return id, nil
+}
+
+// identityOf turns verified edge claims into an Identity.
+func identityOf(name string, c *chain.EdgeClaims) *Identity {
+	g := c.SIP
+	id := &Identity{
+		Authenticator: name,
+		User:          c.Subject,
+		AOR:           g.AOR,
+		Customer:      c.CID,
+		Grant:         &g,
+		ExpiresAt:     c.ExpiresAt.Time,
+	}
+	if id.AOR == "" {
+		id.AOR = c.Subject
+	}
+	return id
+}
+
+// isHMACToken reports whether the (unverified) JWT header names an HS
+// algorithm. It only routes the token to an authenticator; no key is
+// chosen from it.
+func isHMACToken(token string) bool {
+	alg, ok := peekAlg(token)
+	return ok && strings.HasPrefix(alg, "HS")
+}
+
+// peekAlg reads the alg of a JWT's unverified header.
+func peekAlg(token string) (string, bool) {
+	dot := strings.IndexByte(token, '.')
+	if dot <= 0 || dot > 512 {
+		return "", false
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(token[:dot])
+	if err != nil {
+		return "", false
+	}
+	var h struct {
+		Alg string `json:"alg"`
+	}
+	if json.Unmarshal(raw, &h) != nil {
+		return "", false
+	}
+	return h.Alg, true
+}
+
+var _ Authenticator = (*BearerJWT)(nil)

@@ -1,0 +1,400 @@
+package verifier
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+	"github.com/trunkpass/trunkpass/verifier/auth"
+	"github.com/trunkpass/trunkpass/verifier/registrar"
+)
+
+// isOurs reports whether uri names this edge: its host and one of its
+// listening ports (or no port).
+func (e *Edge) isOurs(uri *sip.Uri) bool {
+	if !strings.EqualFold(uri.Host, e.host) {
+		if ip, err := netip.ParseAddr(strings.Trim(uri.Host, "[]")); err != nil || !e.isLocalIP(ip) {
+			return false
+		}
+	}
+	if uri.Port == 0 {
+		return true
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, p := range e.ports {
+		if p == uri.Port {
+			return true
+		}
+	}
+	return false
+}
+
+func (e *Edge) isLocalIP(ip netip.Addr) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, b := range e.bound {
+		if ap, err := netip.ParseAddrPort(b.addr); err == nil && (ap.Addr() == ip || ap.Addr().IsUnspecified() && ip.IsLoopback()) {
+			return true
+		}
+	}
+	return false
+}
+
+// removeOurRoutes pops the Route entries naming this edge from the top of
+// req (loose routing) and returns the flow token found in them, if any.
+func (e *Edge) removeOurRoutes(req *sip.Request) (f flow, ok bool, popped int) {
+	for {
+		r := req.Route()
+		if r == nil || !e.isOurs(&r.Address) {
+			return f, ok, popped
+		}
+		if ff, good := e.parseFlow(r.Address.User); good {
+			f, ok = ff, true
+		}
+		req.RemoveHeader(r.Name())
+		popped++
+	}
+}
+
+// inDialog routes a request inside a dialog this edge record-routed.
+func (e *Edge) inDialog(req *sip.Request, tx sip.ServerTransaction, src netip.AddrPort) {
+	fwd := req.Clone()
+	f, hasFlow, popped := e.removeOurRoutes(fwd)
+	if popped == 0 {
+		if req.Method != sip.ACK {
+			e.respond(tx, req, 403, reasonNotRouted, nil)
+		}
+		return
+	}
+	var dst target
+	switch {
+	case hasFlow && !(f.addr == src && strings.EqualFold(f.transport, req.Transport())):
+		dst = target{transport: f.transport, hostport: f.addr.String()}
+	case fwd.Route() != nil:
+		dst = targetOf(fwd.Route().Address)
+	default:
+		dst = targetOf(fwd.Recipient)
+	}
+	stripCredentials(fwd)
+	if req.Method == sip.ACK {
+		e.prepare(fwd, dst)
+		if err := e.cli.WriteRequest(fwd, sipgo.ClientRequestDecreaseMaxForward, sipgo.ClientRequestAddVia); err != nil {
+			e.log.Debug().Err(err).Msg("forward ACK")
+		}
+		return
+	}
+	e.relay(req, fwd, tx, dst, nil)
+}
+
+// toTrunk proxies an out-of-dialog request from a visitor to the trunk of
+// its customer (or the upstream).
+func (e *Edge) toTrunk(req *sip.Request, tx sip.ServerTransaction, id *auth.Identity, src netip.AddrPort) {
+	var dst target
+	if id != nil {
+		if t, ok := e.routes[id.Customer]; ok && id.Customer != "" {
+			dst = t
+		}
+	}
+	if dst.hostport == "" {
+		if e.upstream == nil {
+			e.respond(tx, req, 503, "Service Unavailable: no trunk configured", nil)
+			return
+		}
+		dst = *e.upstream
+	}
+	fwd := req.Clone()
+	stripCredentials(fwd)
+	removeAll(fwd, "P-Asserted-Identity")
+	if id != nil {
+		fwd.AppendHeader(sip.NewHeader("P-Asserted-Identity", e.assertedIdentity(id, req)))
+		if id.Grant != nil {
+			for k, v := range id.Grant.Headers {
+				removeAll(fwd, k)
+				fwd.AppendHeader(sip.NewHeader(k, v))
+			}
+		}
+	}
+	if req.Method == sip.INVITE {
+		e.metrics.calls.WithLabelValues("to_trunk").Inc()
+	}
+	visitor := flow{transport: strings.ToUpper(req.Transport()), addr: src}
+	e.relay(req, fwd, tx, dst, &visitor)
+}
+
+// fromTrunk delivers an out-of-dialog request from the trunk to the
+// registered visitor its Request-URI names.
+func (e *Edge) fromTrunk(req *sip.Request, tx sip.ServerTransaction, src netip.AddrPort) {
+	u := req.Recipient
+	bs := e.table.Lookup(registrar.Key(u.User, u.Host))
+	if len(bs) == 0 {
+		bs = e.table.LookupUser(u.User)
+	}
+	if len(bs) == 0 {
+		e.respond(tx, req, 480, "Temporarily Unavailable", nil)
+		return
+	}
+	b := bs[len(bs)-1]
+	fwd := req.Clone()
+	e.removeOurRoutes(fwd)
+	var contact sip.Uri
+	if err := sip.ParseUri(b.URI, &contact); err == nil {
+		fwd.Recipient = contact
+	}
+	if req.Method == sip.INVITE {
+		e.metrics.calls.WithLabelValues("to_visitor").Inc()
+	}
+	visitor := flow{transport: b.Transport, addr: b.Source}
+	e.relay(req, fwd, tx, target{transport: b.Transport, hostport: b.Source.String()}, &visitor)
+}
+
+// assertedIdentity is the P-Asserted-Identity of id.
+func (e *Edge) assertedIdentity(id *auth.Identity, req *sip.Request) string {
+	aor := id.AOR
+	if i := strings.IndexByte(aor, ':'); i >= 0 && i < 5 {
+		aor = aor[i+1:]
+	}
+	if !strings.Contains(aor, "@") {
+		host := e.cfg.Realm
+		if f := req.From(); f != nil && f.Address.Host != "" {
+			host = f.Address.Host
+		}
+		aor += "@" + host
+	}
+	return "<sip:" + aor + ">"
+}
+
+// stripCredentials removes the credentials the edge consumed.
+func stripCredentials(req *sip.Request) {
+	removeAll(req, "Authorization")
+	removeAll(req, "Proxy-Authorization")
+}
+
+// removeAll removes every header named name, whatever its case.
+func removeAll(req *sip.Request, name string) {
+	for _, h := range req.Headers() {
+		if strings.EqualFold(h.Name(), name) {
+			req.RemoveHeader(h.Name())
+		}
+	}
+}
+
+// prepare points fwd at dst.
+func (e *Edge) prepare(fwd *sip.Request, dst target) {
+	fwd.SetTransport(dst.transport)
+	fwd.SetDestination(dst.hostport)
+	if dst.transport == "UDP" && e.udpAddr != nil {
+		fwd.Laddr = sip.Addr{IP: e.udpAddr.IP, Port: e.udpAddr.Port}
+	} else {
+		fwd.Laddr = sip.Addr{}
+	}
+}
+
+// recordRoute returns this edge's Record-Route entry for transport,
+// carrying the visitor's flow token when visitor is set.
+func (e *Edge) recordRoute(transport string, visitor *flow) *sip.RecordRouteHeader {
+	e.mu.Lock()
+	port := e.ports[strings.ToUpper(transport)]
+	e.mu.Unlock()
+	rr := &sip.RecordRouteHeader{Address: sip.Uri{Scheme: "sip", Host: e.host, Port: port,
+		UriParams: sip.HeaderParams{{K: "transport", V: strings.ToLower(transport)}, {K: "lr", V: ""}}}}
+	if visitor != nil {
+		rr.Address.User = e.flowToken(*visitor)
+	}
+	return rr
+}
+
+// relay forwards fwd (a clone of req) to dst statefully and relays the
+// responses back on tx; a CANCEL of req is sent on. An out-of-dialog
+// request is record-routed on both sides.
+func (e *Edge) relay(req, fwd *sip.Request, tx sip.ServerTransaction, dst target, visitor *flow) {
+	e.prepare(fwd, dst)
+	if visitor != nil {
+		// Inbound side first, then outbound side on top (RFC 3261 16.6).
+		fwd.PrependHeader(e.recordRoute(req.Transport(), visitor))
+		fwd.PrependHeader(e.recordRoute(dst.transport, visitor))
+	}
+	timeout := 32 * time.Second
+	if req.Method == sip.INVITE {
+		timeout = 3 * time.Minute
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	clTx, err := e.cli.TransactionRequest(ctx, fwd, sipgo.ClientRequestDecreaseMaxForward, sipgo.ClientRequestAddVia)
+	if err != nil {
+		if strings.Contains(err.Error(), "max forwards") {
+			e.respond(tx, req, 483, "Too Many Hops", nil)
+			return
+		}
+		e.log.Warn().Err(err).Str("method", string(req.Method)).Str("dst", dst.hostport).Msg("forward failed")
+		e.respond(tx, req, 503, "Service Unavailable", nil)
+		return
+	}
+	defer clTx.Terminate()
+	canceled := false
+	txDone := tx.Done()
+	for {
+		select {
+		case res, ok := <-clTx.Responses():
+			if !ok {
+				return
+			}
+			if res.StatusCode == 100 {
+				continue
+			}
+			out := res.Clone()
+			out.RemoveHeader("Via")
+			out.SetTransport(req.Transport())
+			out.SetDestination(req.Source())
+			if err := tx.Respond(out); err != nil && !canceled {
+				e.log.Debug().Err(err).Int("status", res.StatusCode).Msg("relay response")
+			}
+			if res.StatusCode >= 200 {
+				return
+			}
+		case <-clTx.Done():
+			if !canceled {
+				code, why := 408, "Request Timeout"
+				if err := clTx.Err(); err != nil && !errors.Is(err, sip.ErrTransactionTimeout) {
+					code, why = 503, "Service Unavailable"
+				}
+				e.respond(tx, req, code, why, nil)
+			}
+			return
+		case <-txDone:
+			txDone = nil
+			if errors.Is(tx.Err(), sip.ErrTransactionCanceled) && req.Method == sip.INVITE {
+				canceled = true
+				e.forwardCancel(fwd)
+			}
+		}
+	}
+}
+
+// forwardCancel sends a CANCEL for the forwarded INVITE fwd (same Via branch,
+// Route and destination).
+func (e *Edge) forwardCancel(fwd *sip.Request) {
+	c := sip.NewRequest(sip.CANCEL, *fwd.Recipient.Clone())
+	c.SipVersion = fwd.SipVersion
+	if v := fwd.Via(); v != nil {
+		c.AppendHeader(v.Clone())
+	}
+	for _, r := range fwd.GetHeaders("Route") {
+		c.AppendHeader(sip.HeaderClone(r))
+	}
+	maxfwd := sip.MaxForwardsHeader(70)
+	c.AppendHeader(&maxfwd)
+	if h := fwd.From(); h != nil {
+		c.AppendHeader(sip.HeaderClone(h))
+	}
+	if h := fwd.To(); h != nil {
+		c.AppendHeader(sip.HeaderClone(h))
+	}
+	if h := fwd.CallID(); h != nil {
+		c.AppendHeader(sip.HeaderClone(h))
+	}
+	if h := fwd.CSeq(); h != nil {
+		c.AppendHeader(&sip.CSeqHeader{SeqNo: h.SeqNo, MethodName: sip.CANCEL})
+	}
+	c.SetBody(nil)
+	c.SetTransport(fwd.Transport())
+	c.SetDestination(fwd.Destination())
+	c.Laddr = fwd.Laddr
+	ctx, cancel := context.WithTimeout(context.Background(), 32*time.Second)
+	go func() {
+		defer cancel()
+		tx, err := e.cli.TransactionRequest(ctx, c)
+		if err != nil {
+			e.log.Debug().Err(err).Msg("forward CANCEL")
+			return
+		}
+		defer tx.Terminate()
+		select {
+		case <-tx.Responses():
+		case <-tx.Done():
+		case <-ctx.Done():
+		}
+	}()
+}
+
+// register applies a REGISTER: bindings never outlive the credential.
+func (e *Edge) register(req *sip.Request, tx sip.ServerTransaction, id *auth.Identity, src netip.AddrPort) {
+	to := req.To()
+	aor := registrar.Key(to.Address.User, to.Address.Host)
+	now := e.now()
+	defaultExp := e.cfg.MaxExpires
+	if h := req.GetHeader("Expires"); h != nil {
+		n, err := strconv.Atoi(strings.TrimSpace(h.Value()))
+		if err != nil || n < 0 {
+			e.respond(tx, req, 400, "Bad Request: Expires", nil)
+			return
+		}
+		defaultExp = n
+	}
+	contacts := req.GetHeaders("Contact")
+	var bs []registrar.Binding
+	switch {
+	case len(contacts) == 1 && strings.TrimSpace(contacts[0].Value()) == "*":
+		if defaultExp != 0 {
+			e.respond(tx, req, 400, "Bad Request: Contact * needs Expires: 0", nil)
+			return
+		}
+		e.table.RemoveAll(aor)
+		e.metrics.registers.WithLabelValues("unregistered").Inc()
+		e.respond(tx, req, 200, "OK", nil)
+		return
+	case len(contacts) == 0:
+		bs = e.table.Lookup(aor)
+		e.metrics.registers.WithLabelValues("query").Inc()
+	default:
+		updates := make([]registrar.Binding, 0, len(contacts))
+		for _, h := range contacts {
+			c, ok := h.(*sip.ContactHeader)
+			if !ok || c.Address.Wildcard {
+				e.respond(tx, req, 400, "Bad Request: Contact", nil)
+				return
+			}
+			exp := defaultExp
+			if v, ok := c.Params.Get("expires"); ok {
+				n, err := strconv.Atoi(v)
+				if err != nil || n < 0 {
+					e.respond(tx, req, 400, "Bad Request: Contact expires", nil)
+					return
+				}
+				exp = n
+			}
+			exp = min(exp, e.cfg.MaxExpires)
+			until := now.Add(time.Duration(exp) * time.Second)
+			if id != nil && !id.ExpiresAt.IsZero() && id.ExpiresAt.Before(until) {
+				until = id.ExpiresAt
+			}
+			if exp == 0 {
+				until = now
+			}
+			cc := c.Clone()
+			cc.Params.Remove("expires")
+			updates = append(updates, registrar.Binding{
+				Contact: cc.Value(), URI: c.Address.String(), Source: src,
+				Transport: strings.ToUpper(req.Transport()), CallID: req.CallID().Value(),
+				CSeq: req.CSeq().SeqNo, Expires: until,
+			})
+		}
+		bs = e.table.Update(aor, updates)
+		if len(bs) == 0 {
+			e.metrics.registers.WithLabelValues("unregistered").Inc()
+		} else {
+			e.metrics.registers.WithLabelValues("registered").Inc()
+		}
+	}
+	e.respond(tx, req, 200, "OK", func(res *sip.Response) {
+		for _, b := range bs {
+			secs := int(b.Expires.Sub(now) / time.Second)
+			res.AppendHeader(sip.NewHeader("Contact", b.Contact+";expires="+strconv.Itoa(max(secs, 0))))
+		}
+	})
+}

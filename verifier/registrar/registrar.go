@@ -1,0 +1,189 @@
+// Package registrar is the trunkpass edge's in-memory location table: the
+// contacts registered for each address of record, each binding expiring
+// no later than the credential that created it, and bindings over
+// WebSocket removed when their connection goes.
+package registrar
+
+import (
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Binding is one registered contact of an address of record.
+type Binding struct {
+	// Contact is the Contact header value as registered (URI and params,
+	// without expires), echoed in 200 answers.
+	Contact string
+	// URI is the contact URI alone; it identifies the binding in its AOR.
+	URI string
+	// Source is where the REGISTER came from: requests to the AOR go there.
+	Source netip.AddrPort
+	// Transport the REGISTER arrived on ("UDP", "TCP", "TLS", "WS", "WSS").
+	Transport string
+	// CallID and CSeq of the REGISTER that made or refreshed it.
+	CallID string
+	CSeq   uint32
+	// Expires is when the binding goes.
+	Expires time.Time
+}
+
+// Connected reports whether the binding follows a connection (and goes
+// with it) rather than an address.
+func (b *Binding) Connected() bool {
+	switch b.Transport {
+	case "WS", "WSS", "TCP", "TLS":
+		return true
+	}
+	return false
+}
+
+// Table is the location table. It is safe for concurrent use.
+type Table struct {
+	mu   sync.RWMutex
+	aors map[string][]Binding
+	// byUser maps a bare user to the AOR key that last registered it, so
+	// that the trunk can reach "sip:alice@<edge address>".
+	byUser map[string]string
+	now    func() time.Time
+}
+
+// New makes an empty table; now is the clock (time.Now when nil).
+func New(now func() time.Time) *Table {
+	if now == nil {
+		now = time.Now
+	}
+	return &Table{aors: make(map[string][]Binding), byUser: make(map[string]string), now: now}
+}
+
+// Key is the table key of an AOR given as user and host: "user@host" with
+// the host lower-cased, or the user alone when host is empty.
+func Key(user, host string) string {
+	if host == "" {
+		return user
+	}
+	return user + "@" + strings.ToLower(host)
+}
+
+// Update applies a REGISTER for aor: each binding with a zero Expires
+// time (or one already past) is removed, the others added or refreshed
+// (matched by URI). A refresh with an older CSeq of the same Call-ID is
+// ignored. It returns the bindings of aor after the update.
+func (t *Table) Update(aor string, bs []Binding) []Binding {
+	now := t.now()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	cur := live(t.aors[aor], now)
+	for _, b := range bs {
+		i := indexOf(cur, b.URI)
+		if i >= 0 && cur[i].CallID == b.CallID && b.CSeq < cur[i].CSeq {
+			continue
+		}
+		remove := !now.Before(b.Expires)
+		switch {
+		case i >= 0 && remove:
+			cur = append(cur[:i], cur[i+1:]...)
+		case i >= 0:
+			cur[i] = b
+		case !remove:
+			cur = append(cur, b)
+		}
+	}
+	t.store(aor, cur)
+	return append([]Binding(nil), cur...)
+}
+
+// RemoveAll removes every binding of aor ("Contact: *").
+func (t *Table) RemoveAll(aor string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.store(aor, nil)
+}
+
+func (t *Table) store(aor string, bs []Binding) {
+	if len(bs) == 0 {
+		delete(t.aors, aor)
+		user, _, _ := strings.Cut(aor, "@")
+		if t.byUser[user] == aor {
+			delete(t.byUser, user)
+		}
+		return
+	}
+	t.aors[aor] = bs
+	user, _, _ := strings.Cut(aor, "@")
+	t.byUser[user] = aor
+}
+
+// Lookup returns the live bindings of aor.
+func (t *Table) Lookup(aor string) []Binding {
+	now := t.now()
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return live(append([]Binding(nil), t.aors[aor]...), now)
+}
+
+// LookupUser returns the live bindings of the AOR that last registered
+// user.
+func (t *Table) LookupUser(user string) []Binding {
+	t.mu.RLock()
+	aor, ok := t.byUser[user]
+	t.mu.RUnlock()
+	if !ok {
+		return nil
+	}
+	return t.Lookup(aor)
+}
+
+// Len is the number of bindings, expired ones not yet swept included.
+func (t *Table) Len() int {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	n := 0
+	for _, bs := range t.aors {
+		n += len(bs)
+	}
+	return n
+}
+
+// Sweep removes expired bindings and those for which gone reports that
+// their connection has closed (gone may be nil). It returns how many it
+// removed.
+func (t *Table) Sweep(gone func(Binding) bool) int {
+	now := t.now()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	removed := 0
+	for aor, bs := range t.aors {
+		keep := bs[:0]
+		for _, b := range bs {
+			if now.Before(b.Expires) && (gone == nil || !b.Connected() || !gone(b)) {
+				keep = append(keep, b)
+			}
+		}
+		removed += len(bs) - len(keep)
+		if len(keep) != len(bs) {
+			t.store(aor, keep)
+		}
+	}
+	return removed
+}
+
+func live(bs []Binding, now time.Time) []Binding {
+	out := bs[:0]
+	for _, b := range bs {
+		if now.Before(b.Expires) {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+func indexOf(bs []Binding, uri string) int {
+	for i := range bs {
+		if bs[i].URI == uri {
+			return i
+		}
+	}
+	return -1
+}
