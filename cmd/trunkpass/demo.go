@@ -65,6 +65,7 @@ type demoOptions struct {
 	jssip       string
 	logLevel    string
 	answerDelay time.Duration
+	tokenTTL    time.Duration
 }
 
 // DemoInfo is demo.json: everything needed to use the running demo.
@@ -126,6 +127,7 @@ directory. Open the site URL in a browser, log in, and call the echo.`,
 	f.StringVar(&o.jssip, "jssip", customersite.DefaultJSSIPPath, "JsSIP bundle built by `npm run build:jssip`")
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.DurationVar(&o.answerDelay, "answer-delay", time.Second, "how long the echo trunk rings before answering")
+	f.DurationVar(&o.tokenTTL, "token-ttl", issuer.DefaultConfig().TokenTTL, "edge token lifetime (short values show the page refreshing its token)")
 	return cmd
 }
 
@@ -232,6 +234,9 @@ func startDemo(parent context.Context, o demoOptions, log zerolog.Logger) (_ *de
 	icfg.Data = o.data
 	icfg.Edge = issuer.EdgeConfig{Audience: demoAudience, Realm: demoRealm, Websocket: []string{wsURL}}
 	icfg.EphemeralSecret = ephemeral
+	if o.tokenTTL > 0 {
+		icfg.TokenTTL = o.tokenTTL
+	}
 	created, err := icfg.GenerateSecrets()
 	if err != nil {
 		return nil, fmt.Errorf("issuer secrets: %w", err)
