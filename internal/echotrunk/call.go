@@ -115,7 +115,8 @@ func (t *Trunk) newCall(req *sip.Request, tx sip.ServerTransaction) error {
 	t.mu.Unlock()
 
 	canceled := make(chan struct{})
-	if !tx.OnCancel(func(*sip.Request) { close(canceled) }) {
+	// Counted in the callback, which runs before sipgo sends the 487.
+	if !tx.OnCancel(func(*sip.Request) { t.canceled.Add(1); close(canceled) }) {
 		t.forget(c)
 		return errors.New("INVITE transaction ended before the answer")
 	}
@@ -142,7 +143,6 @@ func (t *Trunk) newCall(req *sip.Request, tx sip.ServerTransaction) error {
 	}
 	select {
 	case <-canceled:
-		t.canceled.Add(1)
 		t.forget(c)
 		return sip.ErrTransactionCanceled
 	case <-tx.Done():

@@ -78,9 +78,9 @@ type Stats struct {
 	Canceled int64
 	// Rejected counts INVITEs answered with a final error.
 	Rejected int64
-	// Reinvites counts in-dialog INVITEs and UPDATEs answered with 200.
+	// Reinvites counts in-dialog INVITEs and UPDATEs accepted (answered 200).
 	Reinvites int64
-	// Registers counts REGISTERs answered 200 (Options.Registrar only).
+	// Registers counts REGISTERs accepted (Options.Registrar only).
 	Registers int64
 	// RTPReceived and RTPSent count RTP packets read from and echoed to
 	// callers.
@@ -363,11 +363,10 @@ func (t *Trunk) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 	if e := req.GetHeader("Expires"); e != nil {
 		hdrs = append(hdrs, sip.NewHeader("Expires", e.Value()))
 	}
+	t.registers.Add(1) // before the answer: a caller that saw 200 sees the count
 	if err := t.respond(req, tx, sip.StatusOK, "OK", "", nil, hdrs...); err != nil {
 		t.log.Debug("echotrunk: register", "error", err)
-		return
 	}
-	t.registers.Add(1)
 }
 
 func (t *Trunk) onCancel(req *sip.Request, tx sip.ServerTransaction) {
@@ -456,11 +455,10 @@ func (t *Trunk) inDialog(req *sip.Request, tx sip.ServerTransaction) {
 	if answer != nil {
 		hdrs = append(hdrs, sip.NewHeader("Content-Type", "application/sdp"))
 	}
+	t.reinvites.Add(1) // before the answer: a caller that saw 200 sees the count
 	if err := t.respond(req, tx, sip.StatusOK, "OK", "", answer, hdrs...); err != nil {
 		t.log.Debug("echotrunk: in-dialog answer", "error", err)
-		return
 	}
-	t.reinvites.Add(1)
 }
 
 func (t *Trunk) wantsUser(req *sip.Request) bool {
