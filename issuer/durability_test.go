@@ -15,8 +15,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/rs/zerolog"
 
+	"github.com/trunkpass/trunkpass/chain"
 	"github.com/trunkpass/trunkpass/issuer"
 )
 
@@ -25,6 +27,7 @@ import (
 const (
 	envServeData = "TRUNKPASS_TEST_ISSUER_DATA"
 	envServeAddr = "TRUNKPASS_TEST_ISSUER_ADDR"
+	envServeJTI  = "TRUNKPASS_TEST_ISSUER_JTI"
 )
 
 func TestMain(m *testing.M) {
@@ -43,7 +46,11 @@ func serve(dir, addr string) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	}
-	iss, err := issuer.New(cfg, issuer.WithLogger(zerolog.New(os.Stderr)))
+	mode := issuer.JTIBatch
+	if os.Getenv(envServeJTI) == "group" {
+		mode = issuer.JTIGroup
+	}
+	iss, err := issuer.New(cfg, issuer.WithLogger(zerolog.New(os.Stderr)), issuer.WithJTIPersistence(mode))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
@@ -64,10 +71,11 @@ func serve(dir, addr string) {
 
 // startProcess runs the issuer in a child process and waits until it
 // answers /healthz (bounded: 200 tries of 25 ms).
-func startProcess(t *testing.T, dir, addr string) *exec.Cmd {
+func startProcess(t *testing.T, dir, addr string, extraEnv ...string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), envServeData+"="+dir, envServeAddr+"="+addr,
+	cmd.Env = append(os.Environ(), extraEnv...)
+	cmd.Env = append(cmd.Env, envServeData+"="+dir, envServeAddr+"="+addr,
 		issuer.EnvAdminToken+"="+adminToken,
 		issuer.EnvMasterKey+"="+base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{9}, 32)))
 	var stderr bytes.Buffer
@@ -154,4 +162,47 @@ func TestAcknowledgedWritesSurviveKill9(t *testing.T) {
 			t.Errorf("%s is empty", f)
 		}
 	}
+}
+
+// TestGroupPersistedJTIsStayOnceOnly runs the issuer with JTIGroup
+// persistence: tokens do not wait for the store. After a crash, assertions
+// issued before the restart are refused (their ids may have been lost);
+// after a clean shutdown, used ids are remembered and unused assertions
+// still work.
+func TestGroupPersistedJTIsStayOnceOnly(t *testing.T) {
+	dir := t.TempDir()
+	addr := freeAddr(t)
+	e := &env{t: t, url: "http://" + addr, clock: &clock{}, logs: &syncBuffer{}, cfg: issuer.DefaultConfig(), seen: new([]string)}
+	group := envServeJTI + "=group"
+	later := func(c *chain.AssertionClaims) { // issued after the restart's second
+		c.IssuedAt = jwt.NewNumericDate(e.clock.now().Add(2 * time.Second))
+		c.ExpiresAt = jwt.NewNumericDate(e.clock.now().Add(time.Minute))
+	}
+	refused := func(tok, why string) {
+		t.Helper()
+		if r := e.postJSON("/v1/token", map[string]any{"assertion": tok}, nil); r.status != http.StatusBadRequest {
+			t.Errorf("%s: %d %s", why, r.status, r.body)
+		}
+	}
+
+	cmd := startProcess(t, dir, addr, group)
+	s := e.provision("acme", nil)
+	used := e.assertion(s, "alice", nil)
+	unused := e.assertion(s, "bob", nil)
+	e.token(map[string]any{"assertion": used})
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+
+	cmd = startProcess(t, dir, addr, group)
+	refused(used, "an assertion used before the crash")
+	refused(unused, "an assertion issued before the crash")
+	fresh := e.assertion(s, "carol", later)
+	e.token(map[string]any{"assertion": fresh})
+	notYet := e.assertion(s, "dave", later)
+
+	cmd.Process.Signal(syscall.SIGTERM) // a clean shutdown writes every used id
+	cmd.Wait()
+	startProcess(t, dir, addr, group)
+	refused(fresh, "an assertion used before a clean restart")
+	e.token(map[string]any{"assertion": notYet}) // unused, issued before a clean restart: fine
 }

@@ -109,6 +109,12 @@ func Reason(err error) string {
 		return "unsupported_grant_type"
 	case errors.Is(err, ErrInvalidGrant):
 		return "invalid_grant"
+	case errors.Is(err, ErrNotFound):
+		return "not_found"
+	case errors.Is(err, ErrConflict):
+		return "conflict"
+	case errors.Is(err, ErrUnauthorized):
+		return "unauthorized"
 	}
 	return "internal"
 }

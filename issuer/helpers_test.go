@@ -53,7 +53,7 @@ const adminToken = "test-admin-token-0123456789abcdef"
 
 // env is an issuer served on 127.0.0.1 with a bolt store in a temp dir.
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	iss   *issuer.Issuer
 	srv   *httptest.Server
 	url   string
@@ -73,7 +73,7 @@ func (e *env) at(t *testing.T) *env {
 
 func (e *env) saw(s ...string) { *e.seen = append(*e.seen, s...) }
 
-func testConfig(t *testing.T) issuer.Config {
+func testConfig(t testing.TB) issuer.Config {
 	cfg := issuer.DefaultConfig()
 	cfg.Data = t.TempDir()
 	cfg.AdminToken = []byte(adminToken)
@@ -87,31 +87,41 @@ func testConfig(t *testing.T) issuer.Config {
 
 func newEnv(t *testing.T, mutate ...func(*issuer.Config)) *env {
 	t.Helper()
-	cfg := testConfig(t)
+	return newEnvWith(t, nil, mutate...)
+}
+
+// newEnvWith builds an env for a test or benchmark tb.
+func newEnvWith(tb testing.TB, opt issuer.Option, mutate ...func(*issuer.Config)) *env {
+	tb.Helper()
+	cfg := testConfig(tb)
 	for _, m := range mutate {
 		m(&cfg)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	cfg.URL = "http://" + ln.Addr().String()
-	e := &env{t: t, clock: &clock{}, logs: &syncBuffer{}, cfg: cfg, seen: new([]string)}
-	e.iss, err = issuer.New(cfg, issuer.WithClock(e.clock.now), issuer.WithLogger(zerolog.New(e.logs)))
+	e := &env{t: tb, clock: &clock{}, logs: &syncBuffer{}, cfg: cfg, seen: new([]string)}
+	opts := []issuer.Option{issuer.WithClock(e.clock.now), issuer.WithLogger(zerolog.New(e.logs))}
+	if opt != nil {
+		opts = append(opts, opt)
+	}
+	e.iss, err = issuer.New(cfg, opts...)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	e.srv = httptest.NewUnstartedServer(e.iss.Handler())
 	e.srv.Listener.Close()
 	e.srv.Listener = ln
 	e.srv.Start()
 	e.url = cfg.URL
-	t.Cleanup(func() {
+	tb.Cleanup(func() {
 		e.srv.Close()
 		if err := e.iss.Close(); err != nil {
-			t.Error(err)
+			tb.Error(err)
 		}
-		e.checkLogs(t)
+		e.checkLogs(tb)
 	})
 	return e
 }
@@ -123,7 +133,7 @@ type response struct {
 	body   []byte
 }
 
-func (r response) json(t *testing.T, v any) {
+func (r response) json(t testing.TB, v any) {
 	t.Helper()
 	if err := json.Unmarshal(r.body, v); err != nil {
 		t.Fatalf("decode %s: %v", r.body, err)
@@ -303,7 +313,7 @@ var _ = context.Background
 func b64url(s string) ([]byte, error) { return base64.RawURLEncoding.DecodeString(s) }
 
 // checkLogs fails t if a secret or token the test handled is in the logs.
-func (e *env) checkLogs(t *testing.T) {
+func (e *env) checkLogs(t testing.TB) {
 	logs := e.logs.String()
 	secrets := append([]string{adminToken, base64.StdEncoding.EncodeToString(e.cfg.MasterKey),
 		string(e.cfg.EphemeralSecret), string(e.cfg.TURNSecret)}, *e.seen...)

@@ -30,17 +30,22 @@ type Issuer struct {
 	state atomic.Pointer[state]
 	wmu   sync.Mutex // serialises provisioning writes
 
-	replay   *replaySet
-	revoked  *revokedSet
-	oidc     *oidcCache
-	limits   *limits
-	metrics  *metrics
-	handler  http.Handler
-	kinds    map[Form]credential
-	stop     chan struct{}
-	stopped  sync.WaitGroup
-	closeErr error
-	closed   sync.Once
+	replay  *replaySet
+	revoked *revokedSet
+	oidc    *oidcCache
+	limits  *limits
+	metrics *metrics
+	handler http.Handler
+	kinds   map[Form]credential
+	jtiMode JTIPersistence
+	jtiw    *jtiWriter
+	// watermark: assertions issued up to it are refused (after a crash in
+	// JTIGroup mode); zero when unused.
+	watermark time.Time
+	stop      chan struct{}
+	stopped   sync.WaitGroup
+	closeErr  error
+	closed    sync.Once
 }
 
 // Option changes how New builds an Issuer.
@@ -67,7 +72,7 @@ func New(cfg Config, opts ...Option) (*Issuer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	i := &Issuer{cfg: cfg, now: time.Now, log: zerolog.Nop(), stop: make(chan struct{})}
+	i := &Issuer{cfg: cfg, now: time.Now, log: zerolog.Nop(), stop: make(chan struct{}), jtiMode: JTIGroup}
 	for _, o := range opts {
 		o(i)
 	}
@@ -105,9 +110,18 @@ func New(cfg Config, opts ...Option) (*Issuer, error) {
 		i.closeStore()
 		return nil, err
 	}
+	if err := i.startRun(context.Background()); err != nil {
+		i.closeStore()
+		return nil, err
+	}
+	i.jtiw = newJTIWriter(i.store, func(err error) { i.log.Error().Err(err).Msg("writing used assertion ids") })
 	i.handler = i.newHandler()
-	i.stopped.Add(1)
+	i.stopped.Add(2)
 	go i.janitor()
+	go func() {
+		defer i.stopped.Done()
+		i.jtiw.run(i.stop)
+	}()
 	return i, nil
 }
 
@@ -123,7 +137,10 @@ func (i *Issuer) Close() error {
 	i.closed.Do(func() {
 		close(i.stop)
 		i.stopped.Wait()
-		i.closeErr = i.closeStore()
+		i.closeErr = i.endRun(context.Background())
+		if err := i.closeStore(); i.closeErr == nil {
+			i.closeErr = err
+		}
 	})
 	return i.closeErr
 }

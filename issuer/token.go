@@ -80,6 +80,7 @@ type principal struct {
 	ttl      time.Duration
 	// jti, when set, must be used once (until jtiExp).
 	jti    string
+	jtiIat time.Time
 	jtiExp time.Time
 }
 
@@ -176,16 +177,8 @@ func (i *Issuer) issue(ctx context.Context, form Form, r *TokenRequest) (*TokenR
 		return nil, err
 	}
 	if p.jti != "" {
-		key := c.ID + "/" + p.jti
-		if !i.replay.use(key, p.jtiExp) {
-			return nil, fmt.Errorf("%w: %w: jti", ErrInvalidGrant, ErrReplay)
-		}
-		fresh, err := i.store.UseJTI(ctx, key, p.jtiExp)
-		if err != nil {
+		if err := i.useJTI(ctx, c.ID+"/"+p.jti, p.jtiIat, p.jtiExp); err != nil {
 			return nil, err
-		}
-		if !fresh {
-			return nil, fmt.Errorf("%w: %w: jti", ErrInvalidGrant, ErrReplay)
 		}
 	}
 	return i.mint(st, c, p, now)
@@ -267,7 +260,7 @@ func (k assertionKind) authenticate(_ context.Context, st *state, r *TokenReques
 	if !ok {
 		return nil, invalidGrant(fmt.Errorf("customer %q: %w", a.Customer, chain.ErrUnknownKey))
 	}
-	return &principal{customer: c, user: a.Subject, grants: a.Grants, ttl: a.TTL, jti: a.JTI, jtiExp: a.ExpiresAt.Add(time.Minute)}, nil
+	return &principal{customer: c, user: a.Subject, grants: a.Grants, ttl: a.TTL, jti: a.JTI, jtiIat: a.IssuedAt, jtiExp: a.ExpiresAt.Add(time.Minute)}, nil
 }
 
 // legacyKind: the legacy ephemeral pair made with a customer secret.

@@ -31,7 +31,8 @@ var (
 	bJTI       = []byte("jti")
 	bRevoked   = []byte("revoked")
 	bAudit     = []byte("audit")
-	allBuckets = [][]byte{bCustomers, bSecrets, bKeys, bEdges, bJTI, bRevoked, bAudit}
+	bMeta      = []byte("meta")
+	allBuckets = [][]byte{bCustomers, bSecrets, bKeys, bEdges, bJTI, bRevoked, bAudit, bMeta}
 )
 
 // FileName is the name of the database file in the data directory.
@@ -307,6 +308,58 @@ func (s *Store) UseJTI(_ context.Context, id string, exp time.Time) (bool, error
 		return false, fmt.Errorf("boltstore: use jti: %w", err)
 	}
 	return fresh, nil
+}
+
+// UsedJTIs implements store.Store.
+func (s *Store) UsedJTIs(context.Context) ([]store.UsedJTI, error) {
+	var out []store.UsedJTI
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bJTI).ForEach(func(k, v []byte) error {
+			if len(v) != 8 {
+				return fmt.Errorf("jti %q: bad expiry", k)
+			}
+			out = append(out, store.UsedJTI{ID: string(k), ExpiresAt: time.Unix(int64(binary.BigEndian.Uint64(v)), 0)})
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("boltstore: used jtis: %w", err)
+	}
+	return out, nil
+}
+
+// PutJTIs implements store.Store.
+func (s *Store) PutJTIs(_ context.Context, ids []store.UsedJTI) error {
+	return s.update("put jtis", func(tx *bolt.Tx) error {
+		b := tx.Bucket(bJTI)
+		for _, j := range ids {
+			if b.Get([]byte(j.ID)) != nil {
+				continue
+			}
+			if err := b.Put([]byte(j.ID), unixBytes(j.ExpiresAt)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Meta implements store.Store.
+func (s *Store) Meta(_ context.Context, key string) ([]byte, error) {
+	var v []byte
+	err := s.db.View(func(tx *bolt.Tx) error {
+		v = slices.Clone(tx.Bucket(bMeta).Get([]byte(key)))
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("boltstore: meta %s: %w", key, err)
+	}
+	return v, nil
+}
+
+// SetMeta implements store.Store.
+func (s *Store) SetMeta(_ context.Context, key string, value []byte) error {
+	return s.update("set meta", func(tx *bolt.Tx) error { return tx.Bucket(bMeta).Put([]byte(key), value) })
 }
 
 // RevokeToken implements store.Store.

@@ -21,6 +21,7 @@ type Memory struct {
 	jtis      map[string]time.Time
 	revoked   map[string]time.Time
 	audit     []AuditEntry
+	meta      map[string][]byte
 	closed    bool
 }
 
@@ -35,6 +36,7 @@ func NewMemory() *Memory {
 		edges:     map[string]EdgeClient{},
 		jtis:      map[string]time.Time{},
 		revoked:   map[string]time.Time{},
+		meta:      map[string][]byte{},
 	}
 }
 
@@ -243,6 +245,56 @@ func (m *Memory) UseJTI(_ context.Context, id string, exp time.Time) (bool, erro
 	}
 	m.jtis[id] = exp
 	return true, nil
+}
+
+// UsedJTIs implements Store.
+func (m *Memory) UsedJTIs(context.Context) ([]UsedJTI, error) {
+	unlock, err := m.lock()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	out := make([]UsedJTI, 0, len(m.jtis))
+	for _, id := range slices.Sorted(maps.Keys(m.jtis)) {
+		out = append(out, UsedJTI{ID: id, ExpiresAt: m.jtis[id]})
+	}
+	return out, nil
+}
+
+// PutJTIs implements Store.
+func (m *Memory) PutJTIs(_ context.Context, ids []UsedJTI) error {
+	unlock, err := m.lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	for _, j := range ids {
+		if _, ok := m.jtis[j.ID]; !ok {
+			m.jtis[j.ID] = j.ExpiresAt
+		}
+	}
+	return nil
+}
+
+// Meta implements Store.
+func (m *Memory) Meta(_ context.Context, key string) ([]byte, error) {
+	unlock, err := m.lock()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	return slices.Clone(m.meta[key]), nil
+}
+
+// SetMeta implements Store.
+func (m *Memory) SetMeta(_ context.Context, key string, value []byte) error {
+	unlock, err := m.lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	m.meta[key] = slices.Clone(value)
+	return nil
 }
 
 // RevokeToken implements Store.

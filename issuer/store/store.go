@@ -133,6 +133,12 @@ type RevokedToken struct {
 	ExpiresAt time.Time `json:"expires_at"`
 }
 
+// UsedJTI is an assertion id recorded as used until ExpiresAt.
+type UsedJTI struct {
+	ID        string
+	ExpiresAt time.Time
+}
+
 // AuditEntry records one change: who, what, when.
 type AuditEntry struct {
 	// Seq is assigned by the store, increasing.
@@ -182,12 +188,22 @@ type Store interface {
 	// calls with one id exactly one is fresh, and a used id stays used
 	// across a restart until exp.
 	UseJTI(ctx context.Context, id string, exp time.Time) (bool, error)
+	// UsedJTIs lists the used ids not yet purged.
+	UsedJTIs(ctx context.Context) ([]UsedJTI, error)
+	// PutJTIs records many used ids at once, durably, in one transaction;
+	// ids already recorded are left as they are.
+	PutJTIs(ctx context.Context, ids []UsedJTI) error
 	// RevokeToken records an edge token's jti as revoked until exp.
 	RevokeToken(ctx context.Context, jti string, exp time.Time, a *AuditEntry) error
 	// RevokedTokens lists the revoked tokens not yet purged.
 	RevokedTokens(ctx context.Context) ([]RevokedToken, error)
 	// Purge forgets used jti values and revoked tokens expired before now.
 	Purge(ctx context.Context, now time.Time) error
+
+	// Meta reads a small value the issuer keeps about itself (nil if unset).
+	Meta(ctx context.Context, key string) ([]byte, error)
+	// SetMeta writes such a value durably.
+	SetMeta(ctx context.Context, key string, value []byte) error
 
 	// Audit lists entries with Seq greater than after, oldest first, at
 	// most limit of them (all when limit <= 0).

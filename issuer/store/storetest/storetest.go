@@ -237,6 +237,53 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		}
 	})
 
+	t.Run("jtis written in bulk are used, and bulk writes keep the first expiry", func(t *testing.T) {
+		s := fresh(t)
+		used := func(id string) bool {
+			list, err := s.UsedJTIs(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, j := range list {
+				if j.ID == id {
+					return true
+				}
+			}
+			return false
+		}
+		if used("a") {
+			t.Fatal("unknown jti used")
+		}
+		if err := s.PutJTIs(ctx, []store.UsedJTI{{ID: "a", ExpiresAt: t0.Add(time.Hour)}, {ID: "b", ExpiresAt: t0}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.PutJTIs(ctx, []store.UsedJTI{{ID: "a", ExpiresAt: t0}}); err != nil {
+			t.Fatal(err)
+		}
+		if !used("a") {
+			t.Error("bulk-written jti not used")
+		}
+		if ok, _ := s.UseJTI(ctx, "b", t0); ok {
+			t.Error("bulk-written jti fresh for UseJTI")
+		}
+		s.Purge(ctx, t0.Add(time.Minute))
+		if !used("a") {
+			t.Error("a second bulk write shortened the first expiry")
+		}
+	})
+
+	t.Run("meta values are read back, nil when unset", func(t *testing.T) {
+		s := fresh(t)
+		if v, err := s.Meta(ctx, "k"); v != nil || err != nil {
+			t.Errorf("unset meta = %q, %v", v, err)
+		}
+		s.SetMeta(ctx, "k", []byte("v1"))
+		s.SetMeta(ctx, "k", []byte("v2"))
+		if v, _ := s.Meta(ctx, "k"); string(v) != "v2" {
+			t.Errorf("meta = %q", v)
+		}
+	})
+
 	t.Run("purge forgets expired jtis and revocations but keeps live ones", func(t *testing.T) {
 		s := fresh(t)
 		s.UseJTI(ctx, "old", t0)

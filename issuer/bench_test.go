@@ -1,0 +1,72 @@
+package issuer_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/trunkpass/trunkpass/chain"
+	"github.com/trunkpass/trunkpass/issuer"
+)
+
+// BenchmarkMintEdgeToken is the raw signing cost of an edge token.
+func BenchmarkMintEdgeToken(b *testing.B) {
+	key, err := chain.GenerateSigningKey(chain.AlgEdDSA, time.Now())
+	if err != nil {
+		b.Fatal(err)
+	}
+	key.State = chain.KeyActive
+	claims := &chain.EdgeClaims{CID: "acme", SIP: chain.SIPGrant{AOR: "sip:alice@acme.example", Methods: issuer.DefaultMethods}}
+	claims.Issuer, claims.Subject, claims.ID = "http://127.0.0.1", "alice", "j"
+	claims.Audience = []string{"sip:trunk.example.net"}
+	claims.IssuedAt, claims.ExpiresAt = jwt.NewNumericDate(time.Now()), jwt.NewNumericDate(time.Now().Add(time.Minute))
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := chain.MintEdgeToken(key, claims); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+// BenchmarkTokenHTTP posts customer assertions (each with its own jti) to
+// /v1/token over loopback HTTP, with both jti persistence modes.
+func BenchmarkTokenHTTP(b *testing.B) {
+	for _, mode := range []issuer.JTIPersistence{issuer.JTIBatch, issuer.JTIGroup} {
+		b.Run("jti="+mode.String(), func(b *testing.B) {
+			e := newEnvWith(b, issuer.WithJTIPersistence(mode))
+			s := e.provision("bench", nil)
+			bodies := make([][]byte, b.N)
+			for i := range bodies {
+				bodies[i], _ = json.Marshal(map[string]string{"assertion": e.assertion(s, "alice", nil)})
+			}
+			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+			var next atomic.Int64
+			b.SetParallelism(16)
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					i := next.Add(1) - 1
+					res, err := client.Post(e.url+"/v1/token", "application/json", bytes.NewReader(bodies[i]))
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					io.Copy(io.Discard, res.Body)
+					res.Body.Close()
+					if res.StatusCode != http.StatusOK {
+						b.Errorf("status %d", res.StatusCode)
+						return
+					}
+				}
+			})
+		})
+	}
+}
