@@ -117,7 +117,7 @@ directory. Open the site URL in a browser, log in, and call the echo.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.host, "host", "127.0.0.1", "address every part listens on")
+	f.StringVar(&o.host, "host", "127.0.0.1", "IP address every part listens on (and the echo's media candidate when not loopback)")
 	f.IntVar(&o.issuerPort, "issuer-port", 8080, "issuer HTTP port")
 	f.IntVar(&o.sitePort, "site-port", 8081, "example customer site HTTP port")
 	f.IntVar(&o.sipPort, "sip-port", 5060, "edge SIP port (UDP and TCP)")
@@ -272,7 +272,14 @@ func startDemo(parent context.Context, o demoOptions, log zerolog.Logger) (_ *de
 	if err != nil {
 		return nil, fmt.Errorf("customer site: %w", err)
 	}
+	// Media stays on loopback unless the demo listens on a specific
+	// address, which then carries the echo's ICE candidate too.
+	var iceAddrs []string
+	if ip := net.ParseIP(o.host); ip != nil && !ip.IsUnspecified() && !ip.IsLoopback() {
+		iceAddrs = []string{o.host}
+	}
 	trunk, err := echotrunk.New(echotrunk.Options{
+		ICEAddrs:    iceAddrs,
 		AnswerDelay: o.answerDelay,
 		Logger:      logging.Slog(log.With().Str("service", "trunk").Logger()),
 	})

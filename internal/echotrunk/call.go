@@ -124,7 +124,11 @@ func (t *Trunk) newCall(req *sip.Request, tx sip.ServerTransaction) error {
 	answer, err := c.start(string(body))
 	if err != nil {
 		t.forget(c)
-		t.reject(req, tx, sip.StatusNotAcceptableHere, "Not Acceptable Here")
+		if errors.Is(err, ErrClosed) {
+			t.reject(req, tx, sip.StatusServiceUnavailable, "Service Unavailable")
+		} else {
+			t.reject(req, tx, sip.StatusNotAcceptableHere, "Not Acceptable Here")
+		}
 		return fmt.Errorf("answer offer: %w", err)
 	}
 	if err := t.respond(req, tx, sip.StatusRinging, "Ringing", c.tag, nil, t.contact(req)); err != nil {
@@ -150,6 +154,7 @@ func (t *Trunk) newCall(req *sip.Request, tx sip.ServerTransaction) error {
 		return fmt.Errorf("INVITE transaction ended before the answer: %w", tx.Err())
 	case <-ctx.Done():
 		t.forget(c)
+		t.reject(req, tx, sip.StatusServiceUnavailable, "Service Unavailable")
 		return ErrClosed
 	default:
 	}

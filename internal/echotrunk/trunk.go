@@ -30,6 +30,9 @@ const (
 	MaxSDPSize = 64 << 10
 )
 
+// closeGrace bounds how long Close waits for pending INVITEs to be answered.
+const closeGrace = 2 * time.Second
+
 // allowed is the Allow header of the trunk's answers.
 const allowed = "INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE"
 
@@ -100,6 +103,9 @@ type Trunk struct {
 	calls   map[string]*call  // by Call-ID
 	listens map[string]string // transport (lower case) -> host:port
 	closed  bool
+	// pending counts INVITE handlers that have not answered yet; Close
+	// lets them send their final answer before the transports go.
+	pending sync.WaitGroup
 
 	invites, answered, active, ended, canceled, rejected, reinvites, registers atomic.Int64
 	rtpIn, rtpOut                                                              atomic.Int64
@@ -285,6 +291,14 @@ func (t *Trunk) Close() error {
 		t.endCall(c, "trunk closed")
 	}
 	t.cancel()
+	done := make(chan struct{})
+	go func() { t.pending.Wait(); close(done) }()
+	timer := time.NewTimer(closeGrace)
+	defer timer.Stop()
+	select {
+	case <-done:
+	case <-timer.C:
+	}
 	return t.ua.Close()
 }
 
@@ -421,6 +435,15 @@ func (t *Trunk) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	t.invites.Add(1)
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		t.reject(req, tx, sip.StatusServiceUnavailable, "Service Unavailable")
+		return
+	}
+	t.pending.Add(1)
+	t.mu.Unlock()
+	defer t.pending.Done()
 	if err := t.newCall(req, tx); err != nil {
 		t.log.Info("echotrunk: call not answered", "call_id", callID(req), "error", err)
 	}

@@ -443,3 +443,29 @@ func TestRegistrar(t *testing.T) {
 		})
 	}
 }
+
+func TestCloseWhileRinging(t *testing.T) {
+	t.Run("closing the trunk while it rings ends the INVITE with 503", func(t *testing.T) {
+		tr, ls := startTrunk(t, echotrunk.Options{AnswerDelay: time.Hour})
+		ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+		defer cancel()
+		o := newOfferer(t)
+		sess, err := newCaller(t).Invite(ctx, target("echo", ls.tcp, "tcp"), []byte(o.offer(t)), sdpHeader())
+		if err != nil {
+			t.Fatalf("INVITE: %v", err)
+		}
+		err = sess.WaitAnswer(ctx, sipgo.AnswerOptions{OnResponse: func(res *sip.Response) error {
+			if res.StatusCode == sip.StatusRinging {
+				go tr.Close()
+			}
+			return nil
+		}})
+		var rerr *sipgo.ErrDialogResponse
+		if !errors.As(err, &rerr) || rerr.Res.StatusCode != sip.StatusServiceUnavailable {
+			t.Errorf("WaitAnswer = %v, want a 503 answer", err)
+		}
+		if st := tr.Stats(); st.Answered != 0 || st.Active != 0 {
+			t.Errorf("stats = %+v, want nothing answered", st)
+		}
+	})
+}
