@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -333,6 +334,21 @@ func TestRegister(t *testing.T) {
 		res = register("Authorization", bad.String())
 		if res.StatusCode != 401 || !strings.Contains(strings.Join(headerValues(res, "WWW-Authenticate"), "|"), "Digest") {
 			t.Fatalf("bad password: status %d", res.StatusCode)
+		}
+	})
+	t.Run("the MD5 Digest challenge stands first for SIPp and last for JsSIP", func(t *testing.T) {
+		values := headerValues(register(), "WWW-Authenticate")
+		if len(values) < 3 {
+			t.Fatalf("challenges: %q", values)
+		}
+		for _, v := range []string{values[0], values[len(values)-1]} {
+			if !strings.HasPrefix(v, "Digest ") || !strings.Contains(v, "algorithm=MD5") {
+				t.Fatalf("first and last challenge must be Digest MD5: %q", values)
+			}
+		}
+		if !slices.ContainsFunc(values, func(v string) bool { return strings.HasPrefix(v, "Bearer ") }) ||
+			!slices.ContainsFunc(values, func(v string) bool { return strings.Contains(v, "algorithm=SHA-256") }) {
+			t.Fatalf("Bearer and SHA-256 challenges missing: %q", values)
 		}
 	})
 	t.Run("Digest for another user is forbidden", func(t *testing.T) {

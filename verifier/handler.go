@@ -219,14 +219,24 @@ func (e *Edge) challenge(req *sip.Request, tx sip.ServerTransaction, src netip.A
 
 // addChallenges adds the Digest challenges (when Digest is enabled) and the
 // Bearer challenge (when a Bearer authenticator is) to res.
+//
+// SIPp and RFC 7616 clients answer the first challenge they support, while
+// JsSIP keeps only the last challenge header of a response (its parser
+// replaces rather than appends) and answers MD5 only: so the MD5 challenge
+// stands first and, when other challenges follow it, last as well.
 func (e *Edge) addChallenges(res *sip.Response, header string, stale, invalidToken bool) {
+	var digest []string
 	if e.digest != nil {
-		for _, c := range e.digest.Challenges(stale) {
-			res.AppendHeader(sip.NewHeader(header, c))
-		}
+		digest = e.digest.Challenges(stale)
+	}
+	for _, c := range digest {
+		res.AppendHeader(sip.NewHeader(header, c))
 	}
 	if e.bearer {
 		res.AppendHeader(sip.NewHeader(header, e.bearerChallenge(invalidToken, "")))
+	}
+	if len(digest) > 0 && (e.bearer || len(digest) > 1) {
+		res.AppendHeader(sip.NewHeader(header, digest[0]))
 	}
 }
 

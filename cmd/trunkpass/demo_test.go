@@ -361,15 +361,6 @@ func TestDemoInChromium(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if tt.path == "/legacy" {
-				// JsSIP keeps only the last WWW-Authenticate/Proxy-Authenticate
-				// header (Parser.js setHeader) and answers only an MD5 Digest
-				// challenge; the edge sends Digest MD5, Digest SHA-256, then
-				// Bearer, so JsSIP sees Bearer and aborts ("challenge without
-				// Digest nonce"). Verified to pass once the edge's last
-				// challenge is the MD5 Digest one; remove this skip then.
-				t.Skip("waiting for the edge to send its MD5 Digest challenge last (JsSIP reads only the last one)")
-			}
 			d := runDemo(t, t.TempDir(), tt.tokenTTL)
 			out, err := testpeer.RunNode(t, "examples/customer-site/testdata/browser_page.js", map[string]string{
 				"PAGE_URL":       strings.TrimSuffix(d.info.SiteURL, "/") + tt.path,
