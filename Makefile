@@ -2,7 +2,6 @@
 
 GO        ?= go
 FUZZTIME  ?= 20s
-JSSIP_JS  := examples/customer-site/static/jssip.min.js
 
 .PHONY: all test bench fuzz demo lint deps peers
 
@@ -14,10 +13,7 @@ all: lint test
 node_modules:
 	npm ci
 
-$(JSSIP_JS): | node_modules
-	npm run build:jssip
-
-deps: | node_modules $(JSSIP_JS)
+deps: | node_modules
 
 # SIPp, Kamailio, coturn, Chromium, wrk from Debian when one is missing
 # (needs root; otherwise the tests that need them skip).

@@ -342,12 +342,6 @@ func TestDemoCallThroughTheEdge(t *testing.T) {
 func TestDemoInChromium(t *testing.T) {
 	chromium := testpeer.Require(t, "chromium", "apt-get install chromium")
 	testpeer.RequireNode(t)
-	if _, err := os.Stat(filepath.Join(testpeer.MustRepoRoot(t), customersite.DefaultJSSIPPath)); err != nil {
-		if testpeer.InCI() {
-			t.Fatal("JsSIP bundle missing (CI=true): npm ci && npm run build:jssip")
-		}
-		t.Skip("JsSIP bundle missing: npm ci && npm run build:jssip")
-	}
 	tests := []struct {
 		name      string
 		path      string

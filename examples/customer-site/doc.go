@@ -26,7 +26,10 @@
 // The secret is used as the HMAC key byte for byte, exactly as the issuer
 // showed it when it was created.
 //
-// JsSIP's browser bundle (static/jssip.min.js) is not checked in: build it
-// with `npm ci && npm run build:jssip`. It is served from Options.JSSIPPath
-// when that file exists, else from the files embedded at build time.
+// JsSIP's browser bundle (static/jssip.min.js) is built from the npm package
+// by `npm run build:jssip` (esbuild; the package ships no browser bundle)
+// and checked in, so the demo needs nothing but Go; a test rebuilds it and
+// fails when the checked-in copy no longer matches package-lock.json. It is
+// served from Options.JSSIPPath when that file exists, else from the files
+// embedded at build time.
 package customersite
