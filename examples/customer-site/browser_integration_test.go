@@ -46,9 +46,20 @@ func (f *fakeIssuer) fail(w http.ResponseWriter, status int, format string, args
 	json.NewEncoder(w).Encode(map[string]string{"error": "invalid_grant", "error_description": msg})
 }
 
+// set records the issuer's own URL and the site's origin once both
+// servers run; requests read them under the same lock.
+func (f *fakeIssuer) set(url, origin string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.url, f.origin = url, origin
+}
+
 func (f *fakeIssuer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Header.Get("Origin") == f.origin {
-		w.Header().Set("Access-Control-Allow-Origin", f.origin)
+	f.mu.Lock()
+	url, origin := f.url, f.origin
+	f.mu.Unlock()
+	if r.Header.Get("Origin") == origin {
+		w.Header().Set("Access-Control-Allow-Origin", origin)
 		w.Header().Set("Access-Control-Allow-Headers", "Content-Type")
 		w.Header().Set("Access-Control-Allow-Methods", "POST")
 	}
@@ -68,7 +79,7 @@ func (f *fakeIssuer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var user string
 	switch {
 	case body.Assertion != "":
-		a, err := (&chain.AssertionVerifier{Keys: f.secrets, Audience: f.url}).Verify(body.Assertion)
+		a, err := (&chain.AssertionVerifier{Keys: f.secrets, Audience: url}).Verify(body.Assertion)
 		if err != nil {
 			f.fail(w, http.StatusBadRequest, "assertion: %v", err)
 			return
@@ -142,7 +153,6 @@ func TestPageInChromium(t *testing.T) {
 			}
 			issSrv := httptest.NewServer(iss)
 			defer issSrv.Close()
-			iss.url = issSrv.URL
 
 			opts := baseOptions()
 			opts.IssuerURL = issSrv.URL
@@ -153,7 +163,7 @@ func TestPageInChromium(t *testing.T) {
 			}
 			siteSrv := httptest.NewServer(site)
 			defer siteSrv.Close()
-			iss.origin = siteSrv.URL
+			iss.set(issSrv.URL, siteSrv.URL)
 
 			out, err := testpeer.RunNode(t, "examples/customer-site/testdata/browser_page.js", map[string]string{
 				"PAGE_URL": siteSrv.URL + tt.path, "CHROMIUM": chromium,
