@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -52,6 +53,15 @@ func TestTURNCredentialsAllocateOnCoturn(t *testing.T) {
 	ice := tr.ICEServers[0]
 	if len(ice.URLs) != 1 || ice.URLs[0] != turnURL {
 		t.Fatalf("ice_servers[0].urls %v, want [%s]", ice.URLs, turnURL)
+	}
+	// coturn's REST username is "<expiry>:<user>", valid for turn.ttl.
+	exp, user, ok := strings.Cut(ice.Username, ":")
+	expiry, err := strconv.ParseInt(exp, 10, 64)
+	if !ok || err != nil || user != "alice" {
+		t.Fatalf("ice_servers[0].username %q, want <expiry>:alice", ice.Username)
+	}
+	if limit := time.Now().Add(r.cfg.TURN.TTL).Unix(); expiry > limit || expiry <= time.Now().Unix() {
+		t.Fatalf("TURN credential expiry %d: want in the future and at most now + turn.ttl (%d)", expiry, limit)
 	}
 
 	t.Run("the issued credential allocates and relays", func(t *testing.T) {
