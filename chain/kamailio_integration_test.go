@@ -2,7 +2,6 @@ package chain_test
 
 import (
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 
@@ -54,16 +53,9 @@ func TestEphemeralAcceptedByKamailio(t *testing.T) {
 				}
 				calls, out := register(t, k, c.aor, username, password)
 				if got := calls.Successful == 1 && calls.Failed == 0; got != c.ok {
-					t.Errorf("%s: registered=%v, want %v (%+v)\n%s", c.name, got, c.ok, calls, tail(out))
+					t.Errorf("%s: registered=%v, want %v (%+v)\n%s", c.name, got, c.ok, calls, testpeer.Tail(out, 2000))
 				}
 			}
 		})
 	}
-}
-
-func tail(s string) string {
-	if len(s) > 2000 {
-		s = s[len(s)-2000:]
-	}
-	return strings.TrimSpace(s)
 }

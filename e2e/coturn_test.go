@@ -1,9 +1,7 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
-	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -12,27 +10,6 @@ import (
 	"github.com/trunkpass/trunkpass/internal/testpeer"
 	"github.com/trunkpass/trunkpass/issuer"
 )
-
-// uclient runs turnutils_uclient once: two clients on 127.0.0.1 allocate
-// relays on the TURN server with username and password and send each
-// other one message through them (30 s at most).
-func uclient(t *testing.T, port int, username, password string) (string, error) {
-	t.Helper()
-	bin := testpeer.Require(t, "turnutils_uclient", "apt-get install coturn")
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	// -y: client-to-client through the relays, -c: no RTCP, -n 1 -m 1: one
-	// message, one client pair, -e: the peer address.
-	cmd := exec.CommandContext(ctx, bin, "-y", "-c", "-n", "1", "-m", "1",
-		"-u", username, "-w", password,
-		"-p", fmt.Sprint(port), "-e", "127.0.0.1", "127.0.0.1")
-	cmd.WaitDelay = time.Second
-	out, err := cmd.CombinedOutput()
-	if ctx.Err() != nil {
-		t.Fatalf("turnutils_uclient still running after 30s:\n%s", tail(string(out), 3000))
-	}
-	return string(out), err
-}
 
 // TestTURNCredentialsAllocateOnCoturn checks that the ice_servers of a
 // /v1/token response allocate a relay on an unmodified coturn configured
@@ -65,12 +42,12 @@ func TestTURNCredentialsAllocateOnCoturn(t *testing.T) {
 	}
 
 	t.Run("the issued credential allocates and relays", func(t *testing.T) {
-		out, err := uclient(t, port, ice.Username, ice.Credential)
+		out, err := testpeer.TURNRelay(t, port, ice.Username, ice.Credential)
 		if err != nil || strings.Contains(out, "ERROR") || !strings.Contains(out, "tot_recv_msgs=") {
-			t.Fatalf("allocation with the issued credential failed: %v\n%s", err, tail(out, 3000))
+			t.Fatalf("allocation with the issued credential failed: %v\n%s", err, testpeer.Tail(out, 3000))
 		}
 		if strings.Contains(out, "tot_recv_msgs=0\n") || !strings.Contains(out, "Total lost packets 0 ") {
-			t.Fatalf("nothing relayed:\n%s", tail(out, 3000))
+			t.Fatalf("nothing relayed:\n%s", testpeer.Tail(out, 3000))
 		}
 	})
 
@@ -81,9 +58,9 @@ func TestTURNCredentialsAllocateOnCoturn(t *testing.T) {
 		} else {
 			pw[0] = 'A'
 		}
-		out, err := uclient(t, port, ice.Username, string(pw))
+		out, err := testpeer.TURNRelay(t, port, ice.Username, string(pw))
 		if err == nil || !strings.Contains(out, "Cannot complete Allocation") {
-			t.Fatalf("allocation with a wrong credential: err=%v\n%s", err, tail(out, 3000))
+			t.Fatalf("allocation with a wrong credential: err=%v\n%s", err, testpeer.Tail(out, 3000))
 		}
 	})
 
@@ -94,9 +71,9 @@ func TestTURNCredentialsAllocateOnCoturn(t *testing.T) {
 		})
 		oc := other.provision(t, "acme", "acme.trunk.test", nil)
 		ice := other.token(t, oc, "alice").ICEServers[0]
-		out, err := uclient(t, port, ice.Username, ice.Credential)
+		out, err := testpeer.TURNRelay(t, port, ice.Username, ice.Credential)
 		if err == nil || !strings.Contains(out, "Cannot complete Allocation") {
-			t.Fatalf("allocation with another issuer's credential: err=%v\n%s", err, tail(out, 3000))
+			t.Fatalf("allocation with another issuer's credential: err=%v\n%s", err, testpeer.Tail(out, 3000))
 		}
 	})
 }

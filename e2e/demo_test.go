@@ -228,7 +228,7 @@ func TestReadmeDemoCommand(t *testing.T) {
 		// Anything of the group that outlived go run.
 		_ = syscall.Kill(-pgid, syscall.SIGKILL)
 		if t.Failed() {
-			t.Logf("demo output:\n%s", tail(out.String(), 6000))
+			t.Logf("demo output:\n%s", testpeer.Tail(out.String(), 6000))
 		}
 	})
 
@@ -281,7 +281,7 @@ func TestReadmeDemoCommand(t *testing.T) {
 			t.Fatalf("GET /: %d %q %v", code, ct, err)
 		}
 		if !bytes.Contains(body, []byte(`<script src="/static/jssip.min.js">`)) {
-			t.Fatalf("GET / does not load JsSIP:\n%s", tail(string(body), 2000))
+			t.Fatalf("GET / does not load JsSIP:\n%s", testpeer.Tail(string(body), 2000))
 		}
 		code, ct, body, err = get(siteURL + "/static/jssip.min.js")
 		if err != nil || code != http.StatusOK || !strings.Contains(ct, "javascript") {
@@ -402,7 +402,7 @@ func TestReadmeDemoCommand(t *testing.T) {
 		after := out.String()[mark:]
 		for _, bad := range []string{"exit status", "trunkpass:", "panic:", "DATA RACE"} {
 			if strings.Contains(after, bad) {
-				t.Errorf("the demo did not stop cleanly on SIGINT (%q in its output):\n%s", bad, tail(after, 3000))
+				t.Errorf("the demo did not stop cleanly on SIGINT (%q in its output):\n%s", bad, testpeer.Tail(after, 3000))
 			}
 		}
 	case <-time.After(30 * time.Second):

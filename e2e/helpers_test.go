@@ -187,11 +187,3 @@ func jwtParts(t *testing.T, token string) (header, payload map[string]any) {
 	}
 	return dec(parts[0]), dec(parts[1])
 }
-
-// tail keeps the end of a long output for failure messages.
-func tail(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return "…" + s[len(s)-n:]
-}

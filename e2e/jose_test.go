@@ -32,7 +32,7 @@ func runJose(t *testing.T, issuerURL, audience string, tokens ...string) []joseR
 	t.Helper()
 	out, err := testpeer.RunNode(t, "e2e/testdata/jose_remote.mjs", nil, append([]string{issuerURL, audience}, tokens...)...)
 	if err != nil {
-		t.Fatalf("node jose_remote.mjs: %v\n%s", err, tail(out, 3000))
+		t.Fatalf("node jose_remote.mjs: %v\n%s", err, testpeer.Tail(out, 3000))
 	}
 	var res []joseResult
 	for _, line := range strings.Split(out, "\n") {
@@ -46,7 +46,7 @@ func runJose(t *testing.T, issuerURL, audience string, tokens ...string) []joseR
 		res = append(res, r)
 	}
 	if len(res) != len(tokens) {
-		t.Fatalf("jose printed %d results for %d tokens:\n%s", len(res), len(tokens), tail(out, 3000))
+		t.Fatalf("jose printed %d results for %d tokens:\n%s", len(res), len(tokens), testpeer.Tail(out, 3000))
 	}
 	return res
 }

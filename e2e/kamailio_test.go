@@ -23,7 +23,7 @@ func registerDigest(t *testing.T, k *testpeer.Kamailio, user, username, password
 		"-m", "1", "-timeout", "15s", "-timeout_error")
 	calls, perr := testpeer.ParseSIPpCalls(stdout)
 	if perr != nil {
-		t.Fatalf("%v\nstdout:\n%s\nstderr:\n%s", perr, tail(stdout, 3000), stderr)
+		t.Fatalf("%v\nstdout:\n%s\nstderr:\n%s", perr, testpeer.Tail(stdout, 3000), stderr)
 	}
 	return calls, stdout + stderr, err
 }
@@ -83,7 +83,7 @@ func TestLegacyCredentialsRegisterThroughKamailio(t *testing.T) {
 	t.Run("the issued credential registers", func(t *testing.T) {
 		calls, out, err := registerDigest(t, k, "alice", eph.Username, eph.Password)
 		if err != nil || calls.Successful != 1 || calls.Failed != 0 {
-			t.Fatalf("REGISTER with the issued credential: %+v, %v\n%s", calls, err, tail(out, 3000))
+			t.Fatalf("REGISTER with the issued credential: %+v, %v\n%s", calls, err, testpeer.Tail(out, 3000))
 		}
 	})
 
@@ -96,7 +96,7 @@ func TestLegacyCredentialsRegisterThroughKamailio(t *testing.T) {
 		}
 		calls, out, err := registerDigest(t, k, "alice", eph.Username, string(pw))
 		if err == nil || calls.Successful != 0 || calls.Failed != 1 {
-			t.Fatalf("REGISTER with a tampered password accepted: %+v, %v\n%s", calls, err, tail(out, 3000))
+			t.Fatalf("REGISTER with a tampered password accepted: %+v, %v\n%s", calls, err, testpeer.Tail(out, 3000))
 		}
 	})
 
@@ -104,7 +104,7 @@ func TestLegacyCredentialsRegisterThroughKamailio(t *testing.T) {
 		bob := r.token(t, c, "bob").Ephemeral
 		calls, out, err := registerDigest(t, k, "alice", bob.Username, bob.Password)
 		if err == nil || calls.Successful != 0 || calls.Failed != 1 {
-			t.Fatalf("bob's credential registered alice: %+v, %v\n%s", calls, err, tail(out, 3000))
+			t.Fatalf("bob's credential registered alice: %+v, %v\n%s", calls, err, testpeer.Tail(out, 3000))
 		}
 	})
 
@@ -113,7 +113,7 @@ func TestLegacyCredentialsRegisterThroughKamailio(t *testing.T) {
 		eph := r.token(t, other, "alice").Ephemeral
 		calls, out, err := registerDigest(t, k, "alice", eph.Username, eph.Password)
 		if err == nil || calls.Successful != 0 || calls.Failed != 1 {
-			t.Fatalf("a credential for alice@other.trunk.test registered alice@127.0.0.1: %+v, %v\n%s", calls, err, tail(out, 3000))
+			t.Fatalf("a credential for alice@other.trunk.test registered alice@127.0.0.1: %+v, %v\n%s", calls, err, testpeer.Tail(out, 3000))
 		}
 	})
 }

@@ -9,13 +9,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/trunkpass/trunkpass/chain"
+	"github.com/trunkpass/trunkpass/internal/testpeer"
 	"github.com/trunkpass/trunkpass/issuer"
 )
 
@@ -50,7 +50,7 @@ func TestIssuerAndAdminCommands(t *testing.T) {
 
 	// The issuer command writes its logs to the root command's error
 	// output; keep them apart from the admin commands' output.
-	logs := &syncBuffer{}
+	logs := &testpeer.SyncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	issuerCmd := newIssuerCommand()
@@ -165,19 +165,3 @@ func readFile(t *testing.T, path string) string {
 	return strings.TrimSpace(string(b))
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}

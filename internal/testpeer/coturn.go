@@ -2,6 +2,7 @@ package testpeer
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/binary"
 	"fmt"
@@ -58,7 +59,7 @@ func StartCoturn(t testing.TB, secret string) (port int) {
 		return len(b) >= 20 && binary.BigEndian.Uint16(b[0:2]) == 0x0101 && bytes.Equal(b[8:20], tid[:])
 	})
 	if err != nil {
-		t.Fatalf("testpeer: %v\n%s", err, tail(d.out.String(), 4000))
+		t.Fatalf("testpeer: %v\n%s", err, Tail(d.out.String(), 4000))
 	}
 	return port
 }
@@ -71,4 +72,26 @@ func stunBindingRequest(tid [12]byte) []byte {
 	binary.BigEndian.PutUint32(b[4:8], 0x2112A442) // magic cookie
 	copy(b[8:20], tid[:])
 	return b
+}
+
+// TURNRelay runs turnutils_uclient once against the TURN server on
+// 127.0.0.1:port: two clients allocate relays with username and password
+// and send each other one message through them (30 s at most). It returns
+// the client's output and its exit error.
+func TURNRelay(t testing.TB, port int, username, password string) (string, error) {
+	t.Helper()
+	bin := Require(t, "turnutils_uclient", "apt-get install coturn")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	// -y: client-to-client through the relays, -c: no RTCP, -n 1 -m 1: one
+	// message, one client pair, -e: the peer address.
+	cmd := exec.CommandContext(ctx, bin, "-y", "-c", "-n", "1", "-m", "1",
+		"-u", username, "-w", password,
+		"-p", fmt.Sprint(port), "-e", "127.0.0.1", "127.0.0.1")
+	cmd.WaitDelay = time.Second
+	out, err := cmd.CombinedOutput()
+	if ctx.Err() != nil {
+		t.Fatalf("turnutils_uclient still running after 30s:\n%s", Tail(string(out), 3000))
+	}
+	return string(out), err
 }

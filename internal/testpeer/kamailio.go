@@ -193,7 +193,7 @@ func StartKamailio(t testing.TB, o KamailioOptions) *Kamailio {
 		return bytes.HasPrefix(b, []byte("SIP/2.0 200"))
 	})
 	if err != nil {
-		t.Fatalf("testpeer: %v\n%s", err, tail(k.Output(), 4000))
+		t.Fatalf("testpeer: %v\n%s", err, Tail(k.Output(), 4000))
 	}
 	return k
 }

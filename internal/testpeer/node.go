@@ -34,7 +34,7 @@ func RunNode(t testing.TB, script string, env map[string]string, args ...string)
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
-	var out syncBuffer
+	var out SyncBuffer
 	cmd.Stdout = &out
 	cmd.Stderr = &out
 	cmd.WaitDelay = 2 * time.Second

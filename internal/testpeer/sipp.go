@@ -38,7 +38,7 @@ func RunSIPp(t testing.TB, args ...string) (stdout, stderr string, err error) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Dir = t.TempDir() // sipp writes its *_errors.log etc. into the cwd
-	var out, errb syncBuffer
+	var out, errb SyncBuffer
 	cmd.Stdout = &out
 	cmd.Stderr = &errb
 	cmd.WaitDelay = 2 * time.Second

@@ -164,20 +164,22 @@ func FreeUDPTCPPort(t testing.TB) int {
 	return 0
 }
 
-// syncBuffer is a bytes.Buffer safe for a process writing and a test
-// reading at once.
-type syncBuffer struct {
+// SyncBuffer is a bytes.Buffer safe for a process or a logger writing and
+// a test reading at once.
+type SyncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
+// Write appends p.
+func (s *SyncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.Write(p)
 }
 
-func (s *syncBuffer) String() string {
+// String is everything written so far.
+func (s *SyncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
@@ -188,7 +190,7 @@ func (s *syncBuffer) String() string {
 type daemon struct {
 	name string
 	cmd  *exec.Cmd
-	out  *syncBuffer
+	out  *SyncBuffer
 	done chan struct{}
 	err  error // set before done is closed
 
@@ -197,7 +199,7 @@ type daemon struct {
 
 func startDaemon(t testing.TB, name string, cmd *exec.Cmd) *daemon {
 	t.Helper()
-	d := &daemon{name: name, cmd: cmd, out: &syncBuffer{}, done: make(chan struct{})}
+	d := &daemon{name: name, cmd: cmd, out: &SyncBuffer{}, done: make(chan struct{})}
 	cmd.Stdout = d.out
 	cmd.Stderr = d.out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
@@ -212,7 +214,7 @@ func startDaemon(t testing.TB, name string, cmd *exec.Cmd) *daemon {
 	t.Cleanup(func() {
 		d.stop()
 		if t.Failed() {
-			t.Logf("%s output:\n%s", name, tail(d.out.String(), 8000))
+			t.Logf("%s output:\n%s", name, Tail(d.out.String(), 8000))
 		}
 	})
 	return d
@@ -248,7 +250,8 @@ func (d *daemon) stop() {
 	})
 }
 
-func tail(s string, n int) string {
+// Tail is the last n bytes of s, for failure messages.
+func Tail(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}

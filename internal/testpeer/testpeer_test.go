@@ -131,7 +131,7 @@ func registerDigest(t *testing.T, k *Kamailio, user, username, password string) 
 		"-m", "1", "-timeout", "15s", "-timeout_error")
 	calls, perr := ParseSIPpCalls(stdout)
 	if perr != nil {
-		t.Fatalf("%v\nstdout:\n%s\nstderr:\n%s", perr, tail(stdout, 3000), stderr)
+		t.Fatalf("%v\nstdout:\n%s\nstderr:\n%s", perr, Tail(stdout, 3000), stderr)
 	}
 	return calls, stdout + stderr, err
 }
@@ -146,14 +146,14 @@ func TestKamailioAuthEphemeral(t *testing.T) {
 		u, p := ephemeral(sha1.New, "s3cret", "alice", exp)
 		calls, out, err := registerDigest(t, k, "alice", u, p)
 		if err != nil || calls.Successful != 1 || calls.Failed != 0 {
-			t.Fatalf("REGISTER with a valid credential: %+v, %v\n%s", calls, err, tail(out, 3000))
+			t.Fatalf("REGISTER with a valid credential: %+v, %v\n%s", calls, err, Tail(out, 3000))
 		}
 	})
 	t.Run("older secret", func(t *testing.T) {
 		u, p := ephemeral(sha1.New, "older", "alice", exp)
 		calls, out, err := registerDigest(t, k, "alice", u, p)
 		if err != nil || calls.Successful != 1 {
-			t.Fatalf("REGISTER with the second secret: %+v, %v\n%s", calls, err, tail(out, 3000))
+			t.Fatalf("REGISTER with the second secret: %+v, %v\n%s", calls, err, Tail(out, 3000))
 		}
 	})
 	for name, tc := range map[string]struct{ user, secret, as string }{
@@ -164,7 +164,7 @@ func TestKamailioAuthEphemeral(t *testing.T) {
 			u, p := ephemeral(sha1.New, tc.secret, tc.user, exp)
 			calls, out, err := registerDigest(t, k, tc.as, u, p)
 			if err == nil || calls.Successful != 0 || calls.Failed != 1 {
-				t.Fatalf("REGISTER accepted: %+v, %v\n%s", calls, err, tail(out, 3000))
+				t.Fatalf("REGISTER accepted: %+v, %v\n%s", calls, err, Tail(out, 3000))
 			}
 		})
 	}
@@ -172,11 +172,11 @@ func TestKamailioAuthEphemeral(t *testing.T) {
 		u, p := ephemeral(sha1.New, "s3cret", "alice", time.Now().Add(-time.Minute))
 		calls, out, err := registerDigest(t, k, "alice", u, p)
 		if err == nil || calls.Successful != 0 {
-			t.Fatalf("expired credential accepted: %+v, %v\n%s", calls, err, tail(out, 3000))
+			t.Fatalf("expired credential accepted: %+v, %v\n%s", calls, err, Tail(out, 3000))
 		}
 	})
 	if !strings.Contains(k.Output(), "rejected") {
-		t.Errorf("kamailio logged no rejection:\n%s", tail(k.Output(), 3000))
+		t.Errorf("kamailio logged no rejection:\n%s", Tail(k.Output(), 3000))
 	}
 }
 
@@ -187,38 +187,11 @@ func TestKamailioSHA256(t *testing.T) {
 	exp := time.Now().Add(10 * time.Minute)
 	u, p := ephemeral(sha256.New, "s3cret", "carol", exp)
 	if calls, out, err := registerDigest(t, k, "carol", u, p); err != nil || calls.Successful != 1 {
-		t.Fatalf("HMAC-SHA256 credential refused: %+v, %v\n%s", calls, err, tail(out, 3000))
+		t.Fatalf("HMAC-SHA256 credential refused: %+v, %v\n%s", calls, err, Tail(out, 3000))
 	}
 	u, p = ephemeral(sha1.New, "s3cret", "carol", exp)
 	if calls, out, err := registerDigest(t, k, "carol", u, p); err == nil || calls.Successful != 0 {
-		t.Fatalf("HMAC-SHA1 credential accepted by a SHA-256 registrar: %+v\n%s", calls, tail(out, 3000))
-	}
-}
-
-// uclient runs one TURN allocation with a relayed message between two
-// clients on 127.0.0.1.
-func uclient(t *testing.T, port int, username, password string) (string, error) {
-	t.Helper()
-	bin := Require(t, "turnutils_uclient", "apt-get install coturn")
-	cmd := exec.Command(bin, "-y", "-c", "-n", "1", "-m", "1",
-		"-u", username, "-w", password,
-		"-p", fmt.Sprint(port), "-e", "127.0.0.1", "127.0.0.1")
-	var out syncBuffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	cmd.WaitDelay = time.Second
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		return out.String(), err
-	case <-time.After(30 * time.Second):
-		_ = cmd.Process.Kill()
-		<-done
-		t.Fatalf("turnutils_uclient still running after 30s:\n%s", tail(out.String(), 3000))
-		return "", nil
+		t.Fatalf("HMAC-SHA1 credential accepted by a SHA-256 registrar: %+v\n%s", calls, Tail(out, 3000))
 	}
 }
 
@@ -227,24 +200,24 @@ func TestCoturnRESTCredentials(t *testing.T) {
 	port := StartCoturn(t, "s3cret")
 	exp := time.Now().Add(10 * time.Minute)
 	u, p := ephemeral(sha1.New, "s3cret", "alice", exp)
-	out, err := uclient(t, port, u, p)
+	out, err := TURNRelay(t, port, u, p)
 	if err != nil || strings.Contains(out, "ERROR") || !strings.Contains(out, "tot_recv_msgs=") {
-		t.Fatalf("allocation with a valid credential failed: %v\n%s", err, tail(out, 3000))
+		t.Fatalf("allocation with a valid credential failed: %v\n%s", err, Tail(out, 3000))
 	}
 	if strings.Contains(out, "tot_recv_msgs=0\n") || !strings.Contains(out, "Total lost packets 0 ") {
-		t.Fatalf("nothing relayed:\n%s", tail(out, 3000))
+		t.Fatalf("nothing relayed:\n%s", Tail(out, 3000))
 	}
 
 	_, bad := ephemeral(sha1.New, "wrong", "alice", exp)
-	out, err = uclient(t, port, u, bad)
+	out, err = TURNRelay(t, port, u, bad)
 	if err == nil || !strings.Contains(out, "Cannot complete Allocation") {
-		t.Fatalf("allocation with a wrong password: err=%v\n%s", err, tail(out, 3000))
+		t.Fatalf("allocation with a wrong password: err=%v\n%s", err, Tail(out, 3000))
 	}
 
 	u, p = ephemeral(sha1.New, "s3cret", "alice", time.Now().Add(-time.Minute))
-	out, err = uclient(t, port, u, p)
+	out, err = TURNRelay(t, port, u, p)
 	if err == nil {
-		t.Fatalf("allocation with an expired credential succeeded:\n%s", tail(out, 3000))
+		t.Fatalf("allocation with an expired credential succeeded:\n%s", Tail(out, 3000))
 	}
 }
 
