@@ -164,4 +164,3 @@ func readFile(t *testing.T, path string) string {
 	}
 	return strings.TrimSpace(string(b))
 }
-
