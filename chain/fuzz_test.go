@@ -163,7 +163,7 @@ func FuzzParseDestination(f *testing.F) {
 	none := SIPGrant{Dial: &DialRules{Allow: []string{"*"}, Deny: []string{"*"}}}
 	f.Fuzz(func(t *testing.T, uri string) {
 		d, ok := parseDestination(uri)
-		if ok && d.number == "" && d.uri == "" {
+		if ok && d.numbers == nil && d.uri == "" {
 			t.Fatalf("parseDestination(%q) ok with nothing to compare", uri)
 		}
 		if all.AllowsDestination(uri) != ok {

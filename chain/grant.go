@@ -206,6 +206,12 @@ func (g *SIPGrant) AllowsSource(addr netip.Addr) bool {
 // reach the Request-URI uri (sip:, sips: or tel:). Numbers are compared in
 // normalised E.164 form, so "tel:+44-20-7946-0000" and
 // "sip:+442079460000@host;user=phone" are the same destination.
+//
+// A number written without "+" may mean more than one thing to the trunk:
+// the digits as written, or the E.164 number that an international prefix
+// (00, 011) or a global phone-context makes of them. A deny rule matching
+// any of those readings refuses the destination, and a number is allowed
+// only when every reading is (or its SIP URI matches a URI pattern).
 func (g *SIPGrant) AllowsDestination(uri string) bool {
 	if g.Dial == nil {
 		return true
@@ -215,25 +221,37 @@ func (g *SIPGrant) AllowsDestination(uri string) bool {
 		return false
 	}
 	for _, d := range g.Dial.Deny {
-		if p, err := parsePattern(d); err == nil && p.matches(dest) {
+		if p, ok := parsePatternOK(d); ok && (p.matchesURI(dest) || p.matchesAnyNumber(dest)) {
 			return false
 		}
 	}
 	if g.Dial.Allow == nil {
 		return true
 	}
+	var allow []pattern
 	for _, a := range g.Dial.Allow {
-		if p, err := parsePattern(a); err == nil && p.matches(dest) {
-			return true
+		if p, ok := parsePatternOK(a); ok {
+			if p.matchesURI(dest) {
+				return true
+			}
+			allow = append(allow, p)
 		}
 	}
-	return false
+	if len(dest.numbers) == 0 {
+		return false
+	}
+	for _, n := range dest.numbers {
+		if !slices.ContainsFunc(allow, func(p pattern) bool { return !p.isURI && p.match(n) }) {
+			return false
+		}
+	}
+	return true
 }
 
 // destination is a Request-URI in comparable forms.
 type destination struct {
-	number string // normalised E.164 or digit string, "" if not a number
-	uri    string // "sip:user@host", lower-case scheme and host; "" for tel:
+	numbers []string // readings of a number (see AllowsDestination); nil if not a number
+	uri     string   // "sip:user@host", lower-case scheme and host; "" for tel:
 }
 
 // pattern is a dial pattern: a prefix, whether a '*' follows, and a suffix.
@@ -287,11 +305,16 @@ func parsePatternOK(s string) (pattern, bool) {
 	return p, true
 }
 
-func (p pattern) matches(d destination) bool {
-	if s := d.number; s != "" && !p.isURI && p.match(s) {
-		return true
-	}
+// matchesURI reports whether a URI pattern (or the bare "*") matches the
+// destination's SIP URI.
+func (p pattern) matchesURI(d destination) bool {
 	return d.uri != "" && (p.isURI || p.prefix == "" && p.star) && p.match(d.uri)
+}
+
+// matchesAnyNumber reports whether a number pattern matches any reading of
+// the destination's number.
+func (p pattern) matchesAnyNumber(d destination) bool {
+	return !p.isURI && slices.ContainsFunc(d.numbers, p.match)
 }
 
 func (p pattern) match(s string) bool {
@@ -333,6 +356,35 @@ func normalizeNumber(s string) string {
 	return b.String()
 }
 
+// numberForms returns the readings of dialled digits with the parameters of
+// their telephone-subscriber (RFC 3966): the digits without visual
+// separators and, when they carry no "+", the E.164 number made by a global
+// phone-context or by the international prefixes 00 and 011. It returns nil
+// when digits is not a number.
+func numberForms(digits, params string) []string {
+	n := normalizeNumber(digits)
+	if n == "" || n == "+" || strings.ContainsAny(n, "*#") {
+		return nil
+	}
+	forms := []string{n}
+	if n[0] == '+' {
+		return forms
+	}
+	for _, p := range strings.Split(params, ";") {
+		if k, v, ok := strings.Cut(p, "="); ok && strings.EqualFold(k, "phone-context") {
+			if ctx := normalizeNumber(v); strings.HasPrefix(ctx, "+") && !strings.ContainsAny(ctx, "*#") {
+				forms = append(forms, ctx+n)
+			}
+		}
+	}
+	for _, idd := range [...]string{"00", "011"} {
+		if len(n) > len(idd) && strings.HasPrefix(n, idd) {
+			forms = append(forms, "+"+n[len(idd):])
+		}
+	}
+	return forms
+}
+
 func parseDestination(raw string) (destination, bool) {
 	s := strings.TrimSpace(raw)
 	s = strings.TrimSuffix(strings.TrimPrefix(s, "<"), ">")
@@ -343,15 +395,12 @@ func parseDestination(raw string) (destination, bool) {
 	scheme, rest := strings.ToLower(s[:colon]), s[colon+1:]
 	switch scheme {
 	case "tel":
-		num := rest
-		if i := strings.IndexByte(num, ';'); i >= 0 {
-			num = num[:i]
-		}
-		n := normalizeNumber(num)
-		if n == "" || strings.ContainsAny(n, "*#") {
+		num, params, _ := strings.Cut(rest, ";")
+		forms := numberForms(num, params)
+		if forms == nil {
 			return destination{}, false
 		}
-		return destination{number: n}, true
+		return destination{numbers: forms}, true
 	case "sip", "sips":
 	default:
 		return destination{}, false
@@ -364,14 +413,16 @@ func parseDestination(raw string) (destination, bool) {
 		return destination{}, false
 	}
 	user, host := rest[:at], rest[at+1:]
-	if i := strings.IndexByte(user, ';'); i >= 0 {
-		user = user[:i] // user parameters of a telephone-subscriber
-	}
 	if i := strings.IndexByte(user, ':'); i >= 0 {
 		user = user[:i] // password part
 	}
+	// Unescape first: a trunk may read an escaped ";" as a parameter too.
 	user, err := url.PathUnescape(user)
-	if err != nil || user == "" || strings.ContainsAny(user, "@:\x00") {
+	if err != nil {
+		return destination{}, false
+	}
+	user, userParams, _ := strings.Cut(user, ";") // parameters of a telephone-subscriber
+	if user == "" || strings.ContainsAny(user, "@:\x00") {
 		return destination{}, false
 	}
 	if i := strings.IndexByte(host, ';'); i >= 0 {
@@ -387,9 +438,8 @@ func parseDestination(raw string) (destination, bool) {
 	if host == "" {
 		return destination{}, false
 	}
-	d := destination{uri: "sip:" + user + "@" + strings.ToLower(host)}
-	if n := normalizeNumber(user); n != "" && n != "+" && !strings.ContainsAny(n, "*#") {
-		d.number = n
-	}
-	return d, true
+	return destination{
+		uri:     "sip:" + user + "@" + strings.ToLower(host),
+		numbers: numberForms(user, userParams),
+	}, true
 }

@@ -251,6 +251,16 @@ func TestAllowsDestination(t *testing.T) {
 		{SIPGrant{Dial: &DialRules{Deny: []string{"+1900*"}}}, "tel:+12125550100", true},
 		{SIPGrant{Dial: &DialRules{Deny: []string{"+1900*"}}}, "tel:+1-900-555-0100", false},
 		{SIPGrant{Dial: &DialRules{Allow: []string{}}}, "tel:+12125550100", false},
+		// Numbers without "+" are read every way a trunk may read them.
+		{SIPGrant{Dial: &DialRules{Deny: []string{"+449*"}}}, "sip:00449001234@trunk.example.net", false},
+		{SIPGrant{Dial: &DialRules{Deny: []string{"+449*"}}}, "sip:011449001234@trunk.example.net;user=phone", false},
+		{SIPGrant{Dial: &DialRules{Deny: []string{"+449*"}}}, "tel:9001234;phone-context=+44", false},
+		{SIPGrant{Dial: &DialRules{Deny: []string{"+449*"}}}, "sip:9001234;phone-context=+44@trunk.example.net;user=phone", false},
+		{SIPGrant{Dial: &DialRules{Deny: []string{"+449*"}}}, "sip:9001234%3Bphone-context=%2B44@trunk.example.net", false},
+		{SIPGrant{Dial: &DialRules{Deny: []string{"+449*"}}}, "sip:00442079460000@trunk.example.net", true},
+		{g, "sip:00442079460000@trunk.example.net", false}, // "00442…" as written is not "+44…"
+		{SIPGrant{Dial: &DialRules{Allow: []string{"+44*", "0044*"}}}, "sip:00442079460000@trunk.example.net", true},
+		{SIPGrant{Dial: &DialRules{Allow: []string{"+44*", "0044*"}}}, "sip:00332079460000@trunk.example.net", false},
 		{SIPGrant{Dial: &DialRules{Allow: []string{"*"}}}, "sip:anyone@anywhere.example", true},
 		{SIPGrant{Dial: &DialRules{Allow: []string{"*"}, Deny: []string{"*"}}}, "tel:+12125550100", false},
 	}
