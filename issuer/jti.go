@@ -75,14 +75,16 @@ func (i *Issuer) endRun(ctx context.Context) error {
 	return i.store.SetMeta(ctx, metaRun, []byte("clean"))
 }
 
+// errReplayedJTI refuses an assertion whose jti was used before.
+var errReplayedJTI = fmt.Errorf("%w: %w: jti", ErrInvalidGrant, ErrReplay)
+
 // useJTI enforces once-only use of an assertion id; key is customer/jti.
 func (i *Issuer) useJTI(ctx context.Context, key string, iat, exp time.Time) error {
-	replay := fmt.Errorf("%w: %w: jti", ErrInvalidGrant, ErrReplay)
 	if !i.watermark.IsZero() && iat.Unix() <= i.watermark.Unix() {
 		return fmt.Errorf("%w: %w: issued before the issuer restarted after a crash; mint a new one", ErrInvalidGrant, ErrReplay)
 	}
 	if !i.replay.use(key, exp) {
-		return replay
+		return errReplayedJTI
 	}
 	if i.jtiMode == JTIGroup {
 		i.jtiw.add(store.UsedJTI{ID: key, ExpiresAt: exp})
@@ -93,7 +95,7 @@ func (i *Issuer) useJTI(ctx context.Context, key string, iat, exp time.Time) err
 		return err
 	}
 	if !fresh {
-		return replay
+		return errReplayedJTI
 	}
 	return nil
 }
