@@ -315,7 +315,9 @@ func (i *Issuer) handleToken(c *gin.Context) {
 			}
 		}
 	case "application/json", "":
-		if err := decodeJSON(body, &tb); err != nil {
+		if a, ok := parseAssertionBody(body); ok {
+			tb.Assertion = a
+		} else if err := decodeJSON(body, &tb); err != nil {
 			i.fail(c, err)
 			return
 		}
@@ -350,7 +352,7 @@ func (i *Issuer) respondToken(c *gin.Context, req *TokenRequest, issuedType stri
 	resp.IssuedTokenType = issuedType
 	c.Header("Cache-Control", "no-store")
 	c.Header("Pragma", "no-cache")
-	c.JSON(http.StatusOK, resp)
+	c.Data(http.StatusOK, "application/json; charset=utf-8", resp.appendJSON(make([]byte, 0, 512+len(resp.AccessToken))))
 }
 
 func (i *Issuer) handleOAuthToken(c *gin.Context) {
