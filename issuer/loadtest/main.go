@@ -55,7 +55,7 @@ type opts struct {
 	form, storeKind, alg, jti, logKind string
 	serverKind, clientKind             string
 	signFor                            time.Duration
-	cpuprofile, bodiesFile             string
+	cpuprofile, bodiesFile, issuerCPUs string
 	child                              bool
 }
 
@@ -74,6 +74,7 @@ func main() {
 	signOnly := flag.Bool("sign-only", false, "only measure the raw signing rate")
 	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the issuer (the child process, or this one with -server inprocess) to this file")
 	flag.StringVar(&o.bodiesFile, "serve", "", "serve only: write the request bodies (one JSON per line) to this file, print the token URL and serve until interrupted, for an external client such as wrk")
+	flag.StringVar(&o.issuerCPUs, "issuer-cpus", "", "run the issuer process on these CPUs only (taskset -c LIST); pin the load generator to the others with taskset, e.g. taskset -c 0 loadtest -issuer-cpus 1")
 	flag.BoolVar(&o.child, "child", false, "internal: run as the issuer process of a load test")
 	flag.Parse()
 	var err error
@@ -209,6 +210,9 @@ func startChild(o opts) (*issuerHandle, error) {
 		args = append(args, "-cpuprofile", o.cpuprofile)
 	}
 	cmd := exec.Command(os.Args[0], args...)
+	if o.issuerCPUs != "" {
+		cmd = exec.Command("taskset", append([]string{"-c", o.issuerCPUs, os.Args[0]}, args...)...)
+	}
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -418,8 +422,8 @@ func run(o opts) error {
 		clientPer = 0 // counted in serverPer: one process
 	}
 	fmt.Printf("machine: %d CPUs (GOMAXPROCS %d), %s/%s, %s\n", runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH, runtime.Version())
-	fmt.Printf("form=%s store=%s jti=%s log=%s server=%s client=%s alg=%s n=%d c=%d failures=%d\n",
-		o.form, o.storeKind, o.jti, o.logKind, o.serverKind, o.clientKind, o.alg, o.n, o.conc, failures.Load())
+	fmt.Printf("form=%s store=%s jti=%s log=%s server=%s client=%s alg=%s n=%d c=%d issuer-cpus=%q failures=%d\n",
+		o.form, o.storeKind, o.jti, o.logKind, o.serverKind, o.clientKind, o.alg, o.n, o.conc, o.issuerCPUs, failures.Load())
 	fmt.Printf("raw %s signs/s (all cores, issuer idle): %.0f, CPU %s per sign\n", o.alg, signRate, signCPUPer)
 	fmt.Printf("tokens/s over HTTP: %.0f = %.0f%% of raw signs/s; latency p50 %s p99 %s\n", rate, 100*rate/signRate, pct(0.50), pct(0.99))
 	if o.serverKind == "inprocess" {
