@@ -17,6 +17,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/rs/zerolog"
 
 	"github.com/trunkpass/trunkpass/chain"
 )
@@ -154,12 +155,18 @@ func (i *Issuer) accessLog(c *gin.Context) {
 		route = "unmatched"
 	}
 	code := c.Writer.Status()
-	i.metrics.latency.WithLabelValues(route, strconv.Itoa(code)).Observe(d.Seconds())
-	ev := i.log.Info()
-	if code >= 500 {
+	i.metrics.latencyFor(route, code).Observe(d.Seconds())
+	var ev *zerolog.Event
+	switch {
+	case code >= 500:
 		ev = i.log.Error()
-	} else if code >= 400 {
+	case code >= 400:
 		ev = i.log.Warn()
+	default:
+		ev = i.log.Info()
+	}
+	if ev == nil {
+		return // level disabled: do not build the fields
 	}
 	ev = ev.Str("method", c.Request.Method).Str("route", route).Int("status", code).
 		Dur("duration", d).Str("remote", c.ClientIP())
@@ -247,6 +254,9 @@ type tokenBody struct {
 }
 
 func (i *Issuer) sourceLimit(c *gin.Context) bool {
+	if i.limits.cfg.PerSource <= 0 {
+		return true // no limit: skip working out the client address
+	}
 	if err := i.AllowSource(c.ClientIP()); err != nil {
 		i.metrics.failures.WithLabelValues(Reason(err)).Inc()
 		i.fail(c, err)
@@ -305,7 +315,9 @@ func (i *Issuer) handleToken(c *gin.Context) {
 			}
 		}
 	case "application/json", "":
-		if err := decodeJSON(body, &tb); err != nil {
+		if a, ok := parseAssertionBody(body); ok {
+			tb.Assertion = a
+		} else if err := decodeJSON(body, &tb); err != nil {
 			i.fail(c, err)
 			return
 		}
@@ -340,7 +352,7 @@ func (i *Issuer) respondToken(c *gin.Context, req *TokenRequest, issuedType stri
 	resp.IssuedTokenType = issuedType
 	c.Header("Cache-Control", "no-store")
 	c.Header("Pragma", "no-cache")
-	c.JSON(http.StatusOK, resp)
+	c.Data(http.StatusOK, "application/json; charset=utf-8", resp.appendJSON(make([]byte, 0, 512+len(resp.AccessToken))))
 }
 
 func (i *Issuer) handleOAuthToken(c *gin.Context) {

@@ -2,6 +2,8 @@ package issuer
 
 import (
 	"errors"
+	"strconv"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -15,6 +17,35 @@ type metrics struct {
 	latency  *prometheus.HistogramVec
 	limited  *prometheus.CounterVec
 	keys     prometheus.Gauge
+
+	// Children of the vectors by label values, so that a request does not
+	// hash its labels and take the vector's lock again.
+	issuedBy  sync.Map // Form → prometheus.Counter
+	latencyBy sync.Map // latencyKey → prometheus.Observer
+}
+
+type latencyKey struct {
+	route string
+	code  int
+}
+
+// issuedFor returns the issued counter of form.
+func (m *metrics) issuedFor(form Form) prometheus.Counter {
+	if c, ok := m.issuedBy.Load(form); ok {
+		return c.(prometheus.Counter)
+	}
+	c, _ := m.issuedBy.LoadOrStore(form, m.issued.WithLabelValues(string(form)))
+	return c.(prometheus.Counter)
+}
+
+// latencyFor returns the latency histogram of route and status code.
+func (m *metrics) latencyFor(route string, code int) prometheus.Observer {
+	k := latencyKey{route, code}
+	if o, ok := m.latencyBy.Load(k); ok {
+		return o.(prometheus.Observer)
+	}
+	o, _ := m.latencyBy.LoadOrStore(k, m.latency.WithLabelValues(route, strconv.Itoa(code)))
+	return o.(prometheus.Observer)
 }
 
 func newMetrics() *metrics {

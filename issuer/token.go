@@ -152,7 +152,7 @@ func (i *Issuer) Issue(ctx context.Context, r *TokenRequest) (*TokenResponse, er
 		i.metrics.failure(err)
 		return nil, err
 	}
-	i.metrics.issued.WithLabelValues(string(form)).Inc()
+	i.metrics.issuedFor(form).Inc()
 	return resp, nil
 }
 

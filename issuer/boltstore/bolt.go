@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -330,9 +331,12 @@ func (s *Store) UsedJTIs(context.Context) ([]store.UsedJTI, error) {
 
 // PutJTIs implements store.Store.
 func (s *Store) PutJTIs(_ context.Context, ids []store.UsedJTI) error {
+	// In key order, so that ids falling in the same leaf page share its
+	// materialised node and the cursor's path.
+	sorted := slices.SortedFunc(slices.Values(ids), func(a, b store.UsedJTI) int { return strings.Compare(a.ID, b.ID) })
 	return s.update("put jtis", func(tx *bolt.Tx) error {
 		b := tx.Bucket(bJTI)
-		for _, j := range ids {
+		for _, j := range sorted {
 			if b.Get([]byte(j.ID)) != nil {
 				continue
 			}

@@ -1,224 +1,596 @@
 // Command loadtest measures the issuer over HTTP on loopback: edge tokens
-// per second and latency percentiles for a token request form, next to the
-// raw signing rate of the edge-token key in the same run.
+// per second, latency percentiles, and the issuer's CPU time per token,
+// next to the raw signing rate of the edge-token key in the same run.
 //
-//	go run ./issuer/loadtest -n 50000 -c 32 -form assertion -store bolt
+//	go run ./issuer/loadtest -n 50000 -c 4
 //
-// The issuer runs in this process on 127.0.0.1 (rate limits off) and
-// shares the machine with the load generator, as wrk would. Assertions are
-// minted before the clock starts, each with its own jti.
+// By default the issuer runs in a child process (this binary with -child),
+// so its CPU time is measured apart from the load generator's; the client
+// writes prebuilt HTTP/1.1 requests on keep-alive connections and reads the
+// answers with a minimal parser (-client nethttp uses net/http instead;
+// -server inprocess runs the issuer in this process, as earlier versions
+// did). Assertions are minted before the clock starts, each with its own
+// jti. Raw signing and HTTP alternate in rounds, so both see the same
+// machine; the issuer is idle while the raw rate is measured.
 package main
 
 import (
+	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"os/signal"
 	"runtime"
 	"runtime/pprof"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/rs/zerolog"
 
 	"github.com/trunkpass/trunkpass/chain"
 	"github.com/trunkpass/trunkpass/issuer"
 	"github.com/trunkpass/trunkpass/issuer/store"
 )
 
-var profile, bodiesFile string
+// opts are the command-line options.
+type opts struct {
+	n, conc                            int
+	form, storeKind, alg, jti, logKind string
+	serverKind, clientKind             string
+	signFor                            time.Duration
+	cpuprofile, bodiesFile, issuerCPUs string
+	child                              bool
+}
 
 func main() {
-	n := flag.Int("n", 50000, "token requests")
-	c := flag.Int("c", 32, "concurrent connections")
-	form := flag.String("form", "assertion", "request form: assertion (jti once-only), server (HTTP Basic, no jti), or healthz (GET /healthz: the cost of HTTP alone)")
-	storeKind := flag.String("store", "bolt", "store: bolt (jti durable with Batch) or memory (no fsync at all)")
-	alg := flag.String("alg", "EdDSA", "signing algorithm")
-	jti := flag.String("jti", "group", "jti persistence: batch (token waits for a shared commit) or group (token does not wait)")
-	signFor := flag.Duration("sign", 2*time.Second, "how long to measure the raw signing rate (in 5 rounds between HTTP rounds)")
+	var o opts
+	flag.IntVar(&o.n, "n", 50000, "token requests")
+	flag.IntVar(&o.conc, "c", 4, "concurrent keep-alive connections")
+	flag.StringVar(&o.form, "form", "assertion", "request form: assertion (jti once-only), server (HTTP Basic, no jti), or healthz (GET /healthz: the cost of HTTP alone)")
+	flag.StringVar(&o.storeKind, "store", "bolt", "store: bolt (jti durable) or memory (no disk at all)")
+	flag.StringVar(&o.alg, "alg", "EdDSA", "signing algorithm")
+	flag.StringVar(&o.jti, "jti", "group", "jti persistence: batch (token waits for a shared commit) or group (token does not wait)")
+	flag.StringVar(&o.logKind, "log", "none", "issuer log: none, or devnull (JSON access log at info level written to /dev/null, as the trunkpass binary logs)")
+	flag.StringVar(&o.serverKind, "server", "child", "where the issuer runs: child (its own process, CPU measured apart) or inprocess")
+	flag.StringVar(&o.clientKind, "client", "raw", "client: raw (prebuilt HTTP/1.1 requests, minimal response parser) or nethttp (net/http Client)")
+	flag.DurationVar(&o.signFor, "sign", 2*time.Second, "how long to measure the raw signing rate (in 5 rounds between HTTP rounds)")
 	signOnly := flag.Bool("sign-only", false, "only measure the raw signing rate")
-	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the HTTP phase to this file")
-	flag.StringVar(&bodiesFile, "serve", "", "serve only: write the request bodies (one JSON per line) to this file, print the token URL and serve until interrupted, for an external client such as wrk")
+	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the issuer (the child process, or this one with -server inprocess) to this file")
+	flag.StringVar(&o.bodiesFile, "serve", "", "serve only: write the request bodies (one JSON per line) to this file, print the token URL and serve until interrupted, for an external client such as wrk")
+	flag.StringVar(&o.issuerCPUs, "issuer-cpus", "", "run the issuer process on these CPUs only (taskset -c LIST); pin the load generator to the others with taskset, e.g. taskset -c 0 loadtest -issuer-cpus 1")
+	flag.BoolVar(&o.child, "child", false, "internal: run as the issuer process of a load test")
 	flag.Parse()
-	profile = *cpuprofile
-	if *signOnly {
+	var err error
+	switch {
+	case *signOnly:
 		c0 := cpuTime()
-		k, d := rawSigns(*alg, *signFor)
-		fmt.Printf("raw %s signs/s (all cores): %.0f, CPU %s per sign\n", *alg, float64(k)/d.Seconds(), (cpuTime()-c0)/time.Duration(k))
-		return
+		k, d := rawSigns(o.alg, o.signFor)
+		fmt.Printf("raw %s signs/s (all cores): %.0f, CPU %s per sign\n", o.alg, float64(k)/d.Seconds(), (cpuTime()-c0)/time.Duration(k))
+	case o.child:
+		err = runChild(o)
+	case o.bodiesFile != "":
+		err = runServe(o)
+	default:
+		err = run(o)
 	}
-	mode := issuer.JTIBatch
-	if *jti == "group" {
-		mode = issuer.JTIGroup
-	}
-	if err := run(*n, *c, *form, *storeKind, *alg, *signFor, mode); err != nil {
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "loadtest:", err)
 		os.Exit(1)
 	}
 }
 
-func run(n, conc int, form, storeKind, alg string, signFor time.Duration, mode issuer.JTIPersistence) error {
+// served is an issuer listening on loopback, with one customer ("load")
+// and one of its secrets.
+type served struct {
+	url, secretID, secret string
+	close                 func()
+}
+
+// startIssuer starts an issuer on 127.0.0.1 with rate limits off.
+func startIssuer(o opts) (*served, error) {
 	dir, err := os.MkdirTemp("", "trunkpass-load")
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer os.RemoveAll(dir)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return err
+		os.RemoveAll(dir)
+		return nil, err
 	}
 	cfg := issuer.DefaultConfig()
 	cfg.URL = "http://" + ln.Addr().String()
 	cfg.Data = dir
-	cfg.SigningAlg = alg
+	cfg.SigningAlg = o.alg
 	cfg.AdminToken = []byte("load-test-admin-token-0123456789")
 	cfg.MasterKey = make([]byte, 32)
 	rand.Read(cfg.MasterKey)
 	cfg.RateLimit = issuer.RateLimitConfig{}
-	opts := []issuer.Option{issuer.WithJTIPersistence(mode)}
-	if storeKind == "memory" {
-		opts = append(opts, issuer.WithStore(store.NewMemory()))
+	mode := issuer.JTIBatch
+	if o.jti == "group" {
+		mode = issuer.JTIGroup
 	}
-	iss, err := issuer.New(cfg, opts...)
+	iopts := []issuer.Option{issuer.WithJTIPersistence(mode)}
+	if o.storeKind == "memory" {
+		iopts = append(iopts, issuer.WithStore(store.NewMemory()))
+	}
+	var logFile *os.File
+	if o.logKind == "devnull" {
+		if logFile, err = os.OpenFile(os.DevNull, os.O_WRONLY, 0); err != nil {
+			return nil, err
+		}
+		iopts = append(iopts, issuer.WithLogger(zerolog.New(logFile).Level(zerolog.InfoLevel).With().Timestamp().Str("component", "issuer").Logger()))
+	}
+	iss, err := issuer.New(cfg, iopts...)
 	if err != nil {
-		return err
+		os.RemoveAll(dir)
+		return nil, err
 	}
-	defer iss.Close()
 	srv := &http.Server{Handler: iss.Handler()}
 	go srv.Serve(ln)
-	defer srv.Close()
-
+	s := &served{url: cfg.URL, close: func() {
+		srv.Close()
+		iss.Close()
+		if logFile != nil {
+			logFile.Close()
+		}
+		os.RemoveAll(dir)
+	}}
 	ctx := context.Background()
 	if _, err := iss.CreateCustomer(ctx, issuer.Customer{ID: "load", Domain: "load.example"}); err != nil {
-		return err
+		s.close()
+		return nil, err
 	}
 	sec, err := iss.CreateSecret(ctx, "load", time.Now().Add(-time.Minute), time.Time{})
 	if err != nil {
+		s.close()
+		return nil, err
+	}
+	s.secretID, s.secret = sec.ID, sec.Secret
+	return s, nil
+}
+
+// runChild is the issuer process: it prints "ready URL SECRET-ID SECRET",
+// then answers each line "cpu" on stdin with its CPU time in nanoseconds,
+// and stops at the end of stdin.
+func runChild(o opts) error {
+	s, err := startIssuer(o)
+	if err != nil {
 		return err
 	}
+	defer s.close()
+	if o.cpuprofile != "" {
+		f, err := os.Create(o.cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
+	}
+	fmt.Printf("ready %s %s %s\n", s.url, s.secretID, s.secret)
+	in := bufio.NewScanner(os.Stdin)
+	for in.Scan() {
+		if in.Text() == "cpu" {
+			fmt.Printf("%d\n", cpuTime())
+		}
+	}
+	return nil
+}
 
-	bodies := make([][]byte, n)
+// issuerHandle is how the load generator reaches the issuer and reads its
+// CPU time.
+type issuerHandle struct {
+	url, secretID, secret string
+	// cpu is the issuer's CPU time so far (with -server inprocess, this
+	// process's: issuer and client together).
+	cpu   func() (time.Duration, error)
+	close func()
+}
+
+func startChild(o opts) (*issuerHandle, error) {
+	args := []string{"-child", "-store", o.storeKind, "-alg", o.alg, "-jti", o.jti, "-log", o.logKind}
+	if o.cpuprofile != "" {
+		args = append(args, "-cpuprofile", o.cpuprofile)
+	}
+	cmd := exec.Command(os.Args[0], args...)
+	if o.issuerCPUs != "" {
+		cmd = exec.Command("taskset", append([]string{"-c", o.issuerCPUs, os.Args[0]}, args...)...)
+	}
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	out := bufio.NewReader(stdout)
+	h := &issuerHandle{close: func() {
+		stdin.Close()
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+	}}
+	line, err := out.ReadString('\n')
+	f := strings.Fields(line)
+	if err != nil || len(f) != 4 || f[0] != "ready" {
+		h.close()
+		return nil, fmt.Errorf("issuer process did not start: %q %v", line, err)
+	}
+	h.url, h.secretID, h.secret = f[1], f[2], f[3]
+	h.cpu = func() (time.Duration, error) {
+		if _, err := io.WriteString(stdin, "cpu\n"); err != nil {
+			return 0, err
+		}
+		l, err := out.ReadString('\n')
+		if err != nil {
+			return 0, err
+		}
+		ns, err := strconv.ParseInt(strings.TrimSpace(l), 10, 64)
+		return time.Duration(ns), err
+	}
+	return h, nil
+}
+
+// runServe serves for an external load generator (wrk).
+func runServe(o opts) error {
+	s, err := startIssuer(o)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	bodies, err := makeBodies(o, s.url, s.secretID, s.secret)
+	if err != nil {
+		return err
+	}
+	f, err := os.Create(o.bodiesFile)
+	if err != nil {
+		return err
+	}
+	for _, b := range bodies {
+		f.Write(b)
+		f.Write([]byte("\n"))
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	auth := ""
+	if o.form == "server" {
+		auth = basicAuth(s.secretID, s.secret)
+	}
+	fmt.Printf("ready %s/v1/token %s\n", s.url, auth)
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	<-sig
+	return nil
+}
+
+func basicAuth(id, secret string) string {
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte(id+":"+secret))
+}
+
+// makeBodies makes the n request bodies; assertions each have their own jti.
+func makeBodies(o opts, url, secretID, secret string) ([][]byte, error) {
+	bodies := make([][]byte, o.n)
 	for i := range bodies {
-		switch form {
+		switch o.form {
 		case "assertion":
 			now := time.Now()
 			cl := &chain.AssertionClaims{}
-			cl.Issuer, cl.Subject, cl.Audience = "load", fmt.Sprintf("u%d", i%1000), []string{cfg.URL}
+			cl.Issuer, cl.Subject, cl.Audience = "load", fmt.Sprintf("u%d", i%1000), []string{url}
 			cl.IssuedAt, cl.ExpiresAt = jwt.NewNumericDate(now), jwt.NewNumericDate(now.Add(4*time.Minute))
 			cl.ID = rand.Text()
-			tok, err := chain.MintAssertion(chain.Secret{ID: sec.ID, Customer: "load", Value: []byte(sec.Secret)}, cl, "HS256", false)
+			tok, err := chain.MintAssertion(chain.Secret{ID: secretID, Customer: "load", Value: []byte(secret)}, cl, "HS256", false)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			bodies[i], _ = json.Marshal(map[string]string{"assertion": tok})
 		case "server":
 			bodies[i], _ = json.Marshal(map[string]any{"sub": fmt.Sprintf("u%d", i%1000)})
 		case "healthz":
 		default:
-			return fmt.Errorf("form %q", form)
+			return nil, fmt.Errorf("form %q", o.form)
 		}
 	}
-	basic := "Basic " + base64.StdEncoding.EncodeToString([]byte(sec.ID+":"+sec.Secret))
+	return bodies, nil
+}
 
-	if bodiesFile != "" {
-		return serveOnly(cfg.URL, bodies, basic, form)
-	}
-	tr := &http.Transport{MaxIdleConns: conc, MaxIdleConnsPerHost: conc, MaxConnsPerHost: conc}
-	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
-	lat := make([]time.Duration, n)
-	var next atomic.Int64
-	var failures atomic.Int64
-	if profile != "" {
-		f, err := os.Create(profile)
+func run(o opts) error {
+	var h *issuerHandle
+	switch o.serverKind {
+	case "child":
+		var err error
+		if h, err = startChild(o); err != nil {
+			return err
+		}
+	case "inprocess":
+		s, err := startIssuer(o)
 		if err != nil {
 			return err
 		}
-		defer f.Close()
-		pprof.StartCPUProfile(f)
+		h = &issuerHandle{url: s.url, secretID: s.secretID, secret: s.secret, close: s.close,
+			cpu: func() (time.Duration, error) { return cpuTime(), nil }}
+		if o.cpuprofile != "" {
+			f, err := os.Create(o.cpuprofile)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			pprof.StartCPUProfile(f)
+			defer pprof.StopCPUProfile()
+		}
+	default:
+		return fmt.Errorf("server %q", o.serverKind)
 	}
-	// Alternate signing and HTTP in rounds, so both see the same machine
-	// (it may be shared): the rates are totals over all rounds.
+	defer h.close()
+	bodies, err := makeBodies(o, h.url, h.secretID, h.secret)
+	if err != nil {
+		return err
+	}
+	var do func(conn int, next *atomic.Int64, limit int64, lat []time.Duration) (failures int64, err error)
+	switch o.clientKind {
+	case "raw":
+		do, err = rawClient(o, h, bodies)
+	case "nethttp":
+		do = netHTTPClient(o, h, bodies)
+	default:
+		err = fmt.Errorf("client %q", o.clientKind)
+	}
+	if err != nil {
+		return err
+	}
+
+	lat := make([]time.Duration, o.n)
+	var next atomic.Int64
+	var failures atomic.Int64
 	const rounds = 5
-	var signs, signCPU, httpCPU time.Duration
+	var signTime, signCPU, httpTime, clientCPU, serverCPU time.Duration
 	var signCount int64
-	var elapsed time.Duration
 	for round := range rounds {
 		c0 := cpuTime()
-		k, d := rawSigns(alg, signFor/rounds)
+		k, d := rawSigns(o.alg, o.signFor/rounds)
 		signCPU += cpuTime() - c0
 		signCount += k
-		signs += d
-		limit := int64(n * (round + 1) / rounds)
+		signTime += d
+		limit := int64(o.n * (round + 1) / rounds)
+		s0, err := h.cpu()
+		if err != nil {
+			return err
+		}
 		c0 = cpuTime()
 		start := time.Now()
 		var wg sync.WaitGroup
-		for range conc {
+		var errMu sync.Mutex
+		var firstErr error
+		for conn := range o.conc {
 			wg.Go(func() {
-				for {
-					i := next.Add(1) - 1
-					if i >= limit {
-						next.Add(-1)
-						return
-					}
-					req, _ := http.NewRequest(http.MethodPost, cfg.URL+"/v1/token", bytes.NewReader(bodies[i]))
-					if form == "healthz" {
-						req, _ = http.NewRequest(http.MethodGet, cfg.URL+"/healthz", nil)
-					}
-					req.Header.Set("Content-Type", "application/json")
-					if form == "server" {
-						req.Header.Set("Authorization", basic)
-					}
-					t0 := time.Now()
-					res, err := client.Do(req)
-					if err != nil {
-						failures.Add(1)
-						continue
-					}
-					io.Copy(io.Discard, res.Body)
-					res.Body.Close()
-					lat[i] = time.Since(t0)
-					if res.StatusCode != http.StatusOK {
-						failures.Add(1)
-					}
+				f, err := do(conn, &next, limit, lat)
+				failures.Add(f)
+				if err != nil {
+					errMu.Lock()
+					firstErr = cmp.Or(firstErr, err)
+					errMu.Unlock()
 				}
 			})
 		}
 		wg.Wait()
-		elapsed += time.Since(start)
-		httpCPU += cpuTime() - c0
+		httpTime += time.Since(start)
+		clientCPU += cpuTime() - c0
+		s1, err := h.cpu()
+		if err != nil {
+			return err
+		}
+		serverCPU += s1 - s0
+		if firstErr != nil {
+			return firstErr
+		}
 	}
-	if profile != "" {
-		pprof.StopCPUProfile()
-	}
-	signRate := float64(signCount) / signs.Seconds()
+	signRate := float64(signCount) / signTime.Seconds()
 	slices.Sort(lat)
-	pct := func(p float64) time.Duration { return lat[int(float64(len(lat)-1)*p)] }
-	rate := float64(n) / elapsed.Seconds()
+	pct := func(p float64) time.Duration { return lat[int(float64(len(lat)-1)*p)].Round(time.Microsecond) }
+	rate := float64(o.n) / httpTime.Seconds()
 	signCPUPer := signCPU / time.Duration(signCount)
-	httpCPUPer := httpCPU / time.Duration(n)
+	serverPer := serverCPU / time.Duration(o.n)
+	clientPer := clientCPU / time.Duration(o.n)
+	if o.serverKind == "inprocess" {
+		clientPer = 0 // counted in serverPer: one process
+	}
 	fmt.Printf("machine: %d CPUs (GOMAXPROCS %d), %s/%s, %s\n", runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH, runtime.Version())
-	fmt.Printf("form=%s store=%s jti=%s alg=%s n=%d c=%d failures=%d\n", form, storeKind, mode, alg, n, conc, failures.Load())
-	fmt.Printf("raw %s signs/s (all cores): %.0f, CPU %s per sign\n", alg, signRate, signCPUPer)
-	fmt.Printf("tokens/s over HTTP: %.0f (%.0f%% of raw signing), CPU %s per token (server and client)\n", rate, 100*rate/signRate, httpCPUPer)
-	fmt.Printf("latency p50 %s p99 %s\n", pct(0.50).Round(time.Microsecond), pct(0.99).Round(time.Microsecond))
-	fmt.Printf("| %s | %s | %s | %d | %.0f | %.0f | %.0f%% | %s | %s | %.0f | %.0f |\n", form, storeKind, mode, conc,
-		signRate, rate, 100*rate/signRate, pct(0.50).Round(time.Microsecond), pct(0.99).Round(time.Microsecond),
-		float64(signCPUPer)/1e3, float64(httpCPUPer)/1e3)
+	fmt.Printf("form=%s store=%s jti=%s log=%s server=%s client=%s alg=%s n=%d c=%d issuer-cpus=%q failures=%d\n",
+		o.form, o.storeKind, o.jti, o.logKind, o.serverKind, o.clientKind, o.alg, o.n, o.conc, o.issuerCPUs, failures.Load())
+	fmt.Printf("raw %s signs/s (all cores, issuer idle): %.0f, CPU %s per sign\n", o.alg, signRate, signCPUPer)
+	fmt.Printf("tokens/s over HTTP: %.0f = %.0f%% of raw signs/s; latency p50 %s p99 %s\n", rate, 100*rate/signRate, pct(0.50), pct(0.99))
+	if o.serverKind == "inprocess" {
+		fmt.Printf("CPU per token (issuer and client, one process): %s = %.2f signs\n", serverPer, float64(serverPer)/float64(signCPUPer))
+	} else {
+		fmt.Printf("issuer CPU per token: %s = %.2f signs (CPU per sign / issuer CPU per token = %.0f%%); client CPU per token %s\n",
+			serverPer, float64(serverPer)/float64(signCPUPer), 100*float64(signCPUPer)/float64(serverPer), clientPer)
+	}
+	fmt.Printf("| %s | %s/%s | %s | %s | %d | %.0f | %.0f | %.0f%% | %s | %s | %.1f | %.1f | %.1f | %.0f%% |\n",
+		o.form, o.storeKind, o.jti, o.logKind, o.clientKind, o.conc, signRate, rate, 100*rate/signRate, pct(0.50), pct(0.99),
+		float64(signCPUPer)/1e3, float64(serverPer)/1e3, float64(clientPer)/1e3, 100*float64(signCPUPer)/float64(serverPer))
 	if failures.Load() > 0 {
 		return fmt.Errorf("%d requests failed", failures.Load())
 	}
 	return nil
+}
+
+// rawClient returns a worker that keeps one connection open and writes
+// prebuilt requests on it, reading each answer before the next request.
+func rawClient(o opts, h *issuerHandle, bodies [][]byte) (func(int, *atomic.Int64, int64, []time.Duration) (int64, error), error) {
+	host := strings.TrimPrefix(h.url, "http://")
+	reqs := make([][]byte, o.n)
+	for i := range reqs {
+		var b bytes.Buffer
+		if o.form == "healthz" {
+			fmt.Fprintf(&b, "GET /healthz HTTP/1.1\r\nHost: %s\r\n\r\n", host)
+		} else {
+			fmt.Fprintf(&b, "POST /v1/token HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n", host, len(bodies[i]))
+			if o.form == "server" {
+				fmt.Fprintf(&b, "Authorization: %s\r\n", basicAuth(h.secretID, h.secret))
+			}
+			b.WriteString("\r\n")
+			b.Write(bodies[i])
+		}
+		reqs[i] = b.Bytes()
+	}
+	conns := make([]net.Conn, o.conc)
+	readers := make([]*bufio.Reader, o.conc)
+	return func(k int, next *atomic.Int64, limit int64, lat []time.Duration) (int64, error) {
+		if conns[k] == nil {
+			c, err := net.Dial("tcp", host)
+			if err != nil {
+				return 0, err
+			}
+			conns[k], readers[k] = c, bufio.NewReaderSize(c, 16<<10)
+		}
+		c, br := conns[k], readers[k]
+		var failures int64
+		for {
+			i := next.Add(1) - 1
+			if i >= limit {
+				next.Add(-1)
+				return failures, nil
+			}
+			t0 := time.Now()
+			if _, err := c.Write(reqs[i]); err != nil {
+				return failures, err
+			}
+			code, err := readResponse(br)
+			if err != nil {
+				return failures, err
+			}
+			lat[i] = time.Since(t0)
+			if code != http.StatusOK {
+				failures++
+			}
+		}
+	}, nil
+}
+
+// readResponse reads one HTTP/1.1 response and returns its status code;
+// the body (Content-Length or chunked) is read and dropped.
+func readResponse(br *bufio.Reader) (int, error) {
+	line, err := br.ReadSlice('\n')
+	if err != nil {
+		return 0, err
+	}
+	if len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.1 ")) {
+		return 0, fmt.Errorf("bad status line %q", line)
+	}
+	code, err := strconv.Atoi(string(line[9:12]))
+	if err != nil {
+		return 0, fmt.Errorf("bad status line %q", line)
+	}
+	length, chunked := -1, false
+	for {
+		line, err := br.ReadSlice('\n')
+		if err != nil {
+			return 0, err
+		}
+		if len(line) <= 2 {
+			break
+		}
+		name, value, ok := bytes.Cut(line, []byte(":"))
+		if !ok {
+			return 0, fmt.Errorf("bad header line %q", line)
+		}
+		value = bytes.TrimSpace(value)
+		switch {
+		case bytes.EqualFold(name, []byte("Content-Length")):
+			if length, err = strconv.Atoi(string(value)); err != nil {
+				return 0, fmt.Errorf("bad Content-Length %q", value)
+			}
+		case bytes.EqualFold(name, []byte("Transfer-Encoding")):
+			chunked = bytes.EqualFold(value, []byte("chunked"))
+		}
+	}
+	switch {
+	case chunked:
+		for {
+			line, err := br.ReadSlice('\n')
+			if err != nil {
+				return 0, err
+			}
+			size, err := strconv.ParseInt(string(bytes.TrimSpace(line)), 16, 32)
+			if err != nil {
+				return 0, fmt.Errorf("bad chunk size %q", line)
+			}
+			if _, err := br.Discard(int(size) + 2); err != nil {
+				return 0, err
+			}
+			if size == 0 {
+				return code, nil
+			}
+		}
+	case length >= 0:
+		_, err := br.Discard(length)
+		return code, err
+	}
+	return 0, errors.New("response without Content-Length or chunked body")
+}
+
+// netHTTPClient returns a worker using a shared net/http client.
+func netHTTPClient(o opts, h *issuerHandle, bodies [][]byte) func(int, *atomic.Int64, int64, []time.Duration) (int64, error) {
+	tr := &http.Transport{MaxIdleConns: o.conc, MaxIdleConnsPerHost: o.conc, MaxConnsPerHost: o.conc}
+	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
+	basic := basicAuth(h.secretID, h.secret)
+	return func(_ int, next *atomic.Int64, limit int64, lat []time.Duration) (int64, error) {
+		var failures int64
+		for {
+			i := next.Add(1) - 1
+			if i >= limit {
+				next.Add(-1)
+				return failures, nil
+			}
+			req, _ := http.NewRequest(http.MethodPost, h.url+"/v1/token", bytes.NewReader(bodies[i]))
+			if o.form == "healthz" {
+				req, _ = http.NewRequest(http.MethodGet, h.url+"/healthz", nil)
+			}
+			req.Header.Set("Content-Type", "application/json")
+			if o.form == "server" {
+				req.Header.Set("Authorization", basic)
+			}
+			t0 := time.Now()
+			res, err := client.Do(req)
+			if err != nil {
+				failures++
+				continue
+			}
+			io.Copy(io.Discard, res.Body)
+			res.Body.Close()
+			lat[i] = time.Since(t0)
+			if res.StatusCode != http.StatusOK {
+				failures++
+			}
+		}
+	}
 }
 
 // rawSigns signs edge tokens with the key alone, on every core, for about
@@ -255,29 +627,4 @@ func cpuTime() time.Duration {
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// serveOnly writes the bodies for an external load generator and serves
-// until SIGINT or SIGTERM.
-func serveOnly(url string, bodies [][]byte, basic, form string) error {
-	f, err := os.Create(bodiesFile)
-	if err != nil {
-		return err
-	}
-	for _, b := range bodies {
-		f.Write(b)
-		f.Write([]byte("\n"))
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	auth := ""
-	if form == "server" {
-		auth = basic
-	}
-	fmt.Printf("ready %s/v1/token %s\n", url, auth)
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
-	<-sig
-	return nil
 }
