@@ -102,6 +102,11 @@ func validateCustomer(c *Customer) error {
 		if p.Audience == "" {
 			return invalidRequest("idps[%d].audience is required", n)
 		}
+		if (p.Claim == "" || p.Claim == "email") && len(p.Domains) == 0 {
+			// The local part of the address becomes the SIP user: without a
+			// domain list, alice@anywhere would be the customer's alice.
+			return invalidRequest("idps[%d].domains is required with the email claim", n)
+		}
 		for _, d := range p.Domains {
 			if !domainPattern.MatchString(d) {
 				return invalidRequest("idps[%d].domains: %q is not a domain", n, d)

@@ -111,7 +111,7 @@ func (o *oidcCache) verify(ctx context.Context, idps []IdP, token string) (strin
 	if at := strings.LastIndexByte(name, '@'); at >= 0 {
 		user, domain = name[:at], strings.ToLower(name[at+1:])
 	}
-	if len(idp.Domains) > 0 {
+	if domain != "" || len(idp.Domains) > 0 {
 		ok := false
 		for _, d := range idp.Domains {
 			ok = ok || strings.EqualFold(d, domain)

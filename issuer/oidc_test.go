@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,7 +17,7 @@ import (
 func TestOIDCUnknownKidRefetchesAtMostEveryThirtySeconds(t *testing.T) {
 	e := newEnv(t)
 	idp := newOIDCProvider(t)
-	e.provision("acme", map[string]any{"idps": []map[string]any{{"issuer": idp.srv.URL, "audience": "acme-client"}}})
+	e.provision("acme", map[string]any{"idps": []map[string]any{{"issuer": idp.srv.URL, "audience": "acme-client", "domains": []string{"acme.example"}}}})
 	sso := func(tok string) int {
 		return e.postJSON("/v1/token", map[string]any{"customer": "acme", "id_token": tok}, nil).status
 	}
@@ -40,7 +41,7 @@ func TestOIDCUnknownKidRefetchesAtMostEveryThirtySeconds(t *testing.T) {
 func TestOIDCRefusesOtherAlgorithms(t *testing.T) {
 	e := newEnv(t)
 	idp := newOIDCProvider(t)
-	e.provision("acme", map[string]any{"idps": []map[string]any{{"issuer": idp.srv.URL, "audience": "acme-client"}}})
+	e.provision("acme", map[string]any{"idps": []map[string]any{{"issuer": idp.srv.URL, "audience": "acme-client", "domains": []string{"acme.example"}}}})
 	claims := jwt.MapClaims{"iss": idp.srv.URL, "aud": "acme-client", "email": "carol@acme.example",
 		"iat": e.clock.now().Unix(), "exp": e.clock.now().Add(time.Minute).Unix()}
 	for name, tok := range map[string]func() string{
@@ -63,5 +64,18 @@ func TestOIDCRefusesOtherAlgorithms(t *testing.T) {
 				t.Errorf("%d %s", r.status, r.body)
 			}
 		})
+	}
+}
+
+// TestOIDCEmailClaimNeedsDomains: the local part of an email becomes the
+// SIP user, so a provider without a domain list would let alice@anywhere
+// act as the customer's alice.
+func TestOIDCEmailClaimNeedsDomains(t *testing.T) {
+	e := newEnv(t)
+	idp := newOIDCProvider(t)
+	r := e.postJSON("/v1/admin/customers", map[string]any{"id": "acme", "name": "Acme", "domain": "acme.trunk.example.net",
+		"idps": []map[string]any{{"issuer": idp.srv.URL, "audience": "acme-client"}}}, admin())
+	if r.status != http.StatusBadRequest || !strings.Contains(string(r.body), "domains") {
+		t.Fatalf("customer with an email IdP and no domains: %d %s", r.status, r.body)
 	}
 }

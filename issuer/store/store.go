@@ -69,7 +69,10 @@ type IdP struct {
 	Audience string `json:"audience"`
 	// Claim names the user; "email" when empty (its local part is used).
 	Claim string `json:"claim,omitempty"`
-	// Domains, when set, are the only email domains accepted.
+	// Domains are the only email domains accepted; required with the email
+	// claim, whose local part becomes the SIP user. List several only when
+	// they share one mailbox namespace (aliases), or two people may map to
+	// one SIP user.
 	Domains []string `json:"domains,omitempty"`
 }
 
