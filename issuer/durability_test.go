@@ -19,6 +19,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/trunkpass/trunkpass/chain"
+	"github.com/trunkpass/trunkpass/internal/testpeer"
 	"github.com/trunkpass/trunkpass/issuer"
 )
 
@@ -117,7 +118,7 @@ func freeAddr(t *testing.T) string {
 func TestAcknowledgedWritesSurviveKill9(t *testing.T) {
 	dir := t.TempDir()
 	addr := freeAddr(t)
-	e := &env{t: t, url: "http://" + addr, clock: &clock{}, logs: &syncBuffer{}, cfg: issuer.DefaultConfig(), seen: new([]string)}
+	e := &env{t: t, url: "http://" + addr, clock: &clock{}, logs: &testpeer.SyncBuffer{}, cfg: issuer.DefaultConfig(), seen: new([]string)}
 
 	cmd := startProcess(t, dir, addr)
 	keysBefore := e.do(http.MethodGet, "/.well-known/jwks.json", nil, nil).body
@@ -172,7 +173,7 @@ func TestAcknowledgedWritesSurviveKill9(t *testing.T) {
 func TestGroupPersistedJTIsStayOnceOnly(t *testing.T) {
 	dir := t.TempDir()
 	addr := freeAddr(t)
-	e := &env{t: t, url: "http://" + addr, clock: &clock{}, logs: &syncBuffer{}, cfg: issuer.DefaultConfig(), seen: new([]string)}
+	e := &env{t: t, url: "http://" + addr, clock: &clock{}, logs: &testpeer.SyncBuffer{}, cfg: issuer.DefaultConfig(), seen: new([]string)}
 	group := envServeJTI + "=group"
 	later := func(c *chain.AssertionClaims) { // issued after the restart's second
 		c.IssuedAt = jwt.NewNumericDate(e.clock.now().Add(2 * time.Second))

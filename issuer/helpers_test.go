@@ -13,7 +13,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -22,6 +21,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/trunkpass/trunkpass/chain"
+	"github.com/trunkpass/trunkpass/internal/testpeer"
 	"github.com/trunkpass/trunkpass/issuer"
 )
 
@@ -40,24 +40,6 @@ func (c *clock) now() time.Time {
 func (c *clock) advance(d time.Duration) { c.offset.Add(int64(d)) }
 func (c *clock) freeze()                 { c.frozen.Store(time.Now().UnixNano()) }
 
-// syncBuffer collects log output from concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 const adminToken = "test-admin-token-0123456789abcdef"
 
 // env is an issuer served on 127.0.0.1 with a bolt store in a temp dir.
@@ -67,7 +49,7 @@ type env struct {
 	srv   *httptest.Server
 	url   string
 	clock *clock
-	logs  *syncBuffer
+	logs  *testpeer.SyncBuffer
 	cfg   issuer.Config
 	// seen collects every secret and token the test handled, for the log check.
 	seen *[]string
@@ -111,7 +93,7 @@ func newEnvWith(tb testing.TB, opt issuer.Option, mutate ...func(*issuer.Config)
 		tb.Fatal(err)
 	}
 	cfg.URL = "http://" + ln.Addr().String()
-	e := &env{t: tb, clock: &clock{}, logs: &syncBuffer{}, cfg: cfg, seen: new([]string)}
+	e := &env{t: tb, clock: &clock{}, logs: &testpeer.SyncBuffer{}, cfg: cfg, seen: new([]string)}
 	opts := []issuer.Option{issuer.WithClock(e.clock.now), issuer.WithLogger(zerolog.New(e.logs))}
 	if opt != nil {
 		opts = append(opts, opt)

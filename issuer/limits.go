@@ -1,6 +1,7 @@
 package issuer
 
 import (
+	"net/netip"
 	"sync"
 	"time"
 
@@ -18,8 +19,9 @@ type limits struct {
 }
 
 type limiterMap struct {
-	mu sync.Mutex
-	m  map[string]*limiterEntry
+	mu        sync.Mutex
+	m         map[string]*limiterEntry
+	lastPurge time.Time
 }
 
 type limiterEntry struct {
@@ -42,7 +44,7 @@ func (l *limiterMap) allow(key string, rps int, now time.Time) (bool, time.Durat
 	e, ok := l.m[key]
 	if !ok || e.rps != rps {
 		if len(l.m) >= maxLimiters {
-			l.purgeLocked(now, time.Second)
+			l.makeRoomLocked(now)
 		}
 		e = &limiterEntry{lim: rate.NewLimiter(rate.Limit(rps), 2*rps), rps: rps}
 		l.m[key] = e
@@ -54,6 +56,23 @@ func (l *limiterMap) allow(key string, rps int, now time.Time) (bool, time.Durat
 		return false, d
 	}
 	return true, 0
+}
+
+// makeRoomLocked frees an entry in a full map: idle entries go, at most
+// one scan a second; when none is idle, an arbitrary entry goes, so a flood
+// of new keys costs O(1) each and the map stays bounded.
+func (l *limiterMap) makeRoomLocked(now time.Time) {
+	if now.Sub(l.lastPurge) >= time.Second {
+		l.lastPurge = now
+		l.purgeLocked(now, time.Second)
+	}
+	if len(l.m) < maxLimiters {
+		return
+	}
+	for k := range l.m {
+		delete(l.m, k)
+		return
+	}
 }
 
 func (l *limiterMap) purgeLocked(now time.Time, idle time.Duration) {
@@ -75,9 +94,10 @@ func (l *limits) allowCustomer(id string, override int, now time.Time) error {
 	return nil
 }
 
-// AllowSource applies the per-source-address token rate limit.
+// AllowSource applies the per-source-address token rate limit. IPv6
+// sources share one bucket per /64, the block one host usually holds.
 func (i *Issuer) AllowSource(addr string) error {
-	if ok, d := i.limits.source.allow(addr, i.limits.cfg.PerSource, i.now()); !ok {
+	if ok, d := i.limits.source.allow(sourceKey(addr), i.limits.cfg.PerSource, i.now()); !ok {
 		i.metrics.limited.WithLabelValues("source").Inc()
 		return &RateLimitError{Scope: "source", RetryAfter: d}
 	}
@@ -90,4 +110,17 @@ func (l *limits) purge(now time.Time) {
 		m.purgeLocked(now, time.Minute)
 		m.mu.Unlock()
 	}
+}
+
+// sourceKey is the rate-limit key of a source address: the address, or
+// its /64 for IPv6.
+func sourceKey(addr string) string {
+	a, err := netip.ParseAddr(addr)
+	if err != nil {
+		return addr
+	}
+	if a = a.Unmap(); a.Is6() {
+		return netip.PrefixFrom(a, 64).Masked().String()
+	}
+	return a.String()
 }
