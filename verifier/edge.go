@@ -49,6 +49,7 @@ type Edge struct {
 	table        *registrar.Table
 	upstream     *target
 	routes       map[string]target
+	routeNames   []string // customers of routes, sorted: flow tokens name routes by index
 	trunkAddrs   map[netip.AddrPort]bool
 	trunkSources []netip.Prefix
 
@@ -158,8 +159,10 @@ func New(cfg Config, opts ...Option) (*Edge, error) {
 	for cid, r := range cfg.Routes {
 		t, _ := parseTarget(r)
 		e.routes[cid] = t
+		e.routeNames = append(e.routeNames, cid)
 		e.addTrunkAddrs(t)
 	}
+	slices.Sort(e.routeNames)
 	for _, s := range cfg.TrunkSources {
 		p, _ := netip.ParsePrefix(s)
 		e.trunkSources = append(e.trunkSources, p)
@@ -285,12 +288,22 @@ func (e *Edge) buildAuthenticators() error {
 	return nil
 }
 
+var udpMTUOnce sync.Once
+
+// raiseUDPMTU raises sipgo's process-wide UDP message limit once, before
+// any transport of this process reads it: browser INVITEs carry ~2-3 KB
+// of SDP and sipgo refuses UDP messages over the MTU setting, so relaying
+// them to a UDP trunk needs more.
+func raiseUDPMTU() {
+	udpMTUOnce.Do(func() {
+		if sip.UDPMTUSize < 8192 {
+			sip.UDPMTUSize = 8192
+		}
+	})
+}
+
 func (e *Edge) buildSIP() error {
-	if sip.UDPMTUSize < 8192 {
-		// Browser INVITEs carry ~2-3 KB of SDP; sipgo refuses UDP messages
-		// over the MTU setting, so relaying them to a UDP trunk needs more.
-		sip.UDPMTUSize = 8192
-	}
+	raiseUDPMTU()
 	if e.cfg.UDPLinger > 0 {
 		sip.Timer_J = e.cfg.UDPLinger
 	}

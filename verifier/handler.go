@@ -17,7 +17,7 @@ import (
 // Reason phrases of answers that are not grant failures.
 const (
 	reasonRateLimited = "Forbidden: too many failed authentications"
-	reasonNotRouted   = "Forbidden: not routed through this edge"
+	reasonNotInDialog = "Forbidden: not in a dialog of this edge"
 )
 
 // Handler returns the edge's request handler, to register with another

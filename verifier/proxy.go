@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
+	"github.com/rs/zerolog"
 	"github.com/trunkpass/trunkpass/verifier/auth"
 	"github.com/trunkpass/trunkpass/verifier/registrar"
 )
@@ -48,39 +50,60 @@ func (e *Edge) isLocalIP(ip netip.Addr) bool {
 }
 
 // removeOurRoutes pops the Route entries naming this edge from the top of
-// req (loose routing) and returns the flow token found in them, if any.
-func (e *Edge) removeOurRoutes(req *sip.Request) (f flow, ok bool, popped int) {
+// req (loose routing) and returns their user parts (flow tokens, if any).
+func (e *Edge) removeOurRoutes(req *sip.Request) (users []string) {
 	for {
 		r := req.Route()
 		if r == nil || !e.isOurs(&r.Address) {
-			return f, ok, popped
+			return users
 		}
-		if ff, good := e.parseFlow(r.Address.User); good {
-			f, ok = ff, true
-		}
+		users = append(users, r.Address.User)
 		req.RemoveHeader(r.Name())
-		popped++
 	}
 }
 
-// inDialog routes a request inside a dialog this edge record-routed.
+// inDialog routes a request inside a dialog this edge record-routed: its
+// top Route must be the edge's Record-Route with a flow token made for
+// this Call-ID. A request from the visitor of the flow goes only to the
+// dialog's trunk; one from a trunk only to the visitor's flow. Anything
+// else is refused: the edge is no open relay.
 func (e *Edge) inDialog(req *sip.Request, tx sip.ServerTransaction, src netip.AddrPort) {
 	fwd := req.Clone()
-	f, hasFlow, popped := e.removeOurRoutes(fwd)
-	if popped == 0 {
-		if req.Method != sip.ACK {
-			e.respond(tx, req, 403, reasonNotRouted, nil)
+	var f flow
+	ok := false
+	for _, u := range e.removeOurRoutes(fwd) {
+		if f, ok = e.parseFlow(u, req.CallID().Value()); ok {
+			break
 		}
+	}
+	refuse := func(why string) {
+		if req.Method != sip.ACK {
+			e.logReject(zerolog.InfoLevel, req, src, "none", why, reasonNotInDialog)
+			e.respond(tx, req, 403, reasonNotInDialog, nil)
+		}
+	}
+	if !ok {
+		refuse("no_flow")
 		return
 	}
 	var dst target
 	switch {
-	case hasFlow && !(f.addr == src && strings.EqualFold(f.transport, req.Transport())):
+	case f.addr == src && strings.EqualFold(f.transport, req.Transport()):
+		if req.Method == sip.REFER && !e.mayRefer(req, f, src) {
+			e.logReject(zerolog.InfoLevel, req, src, "none", "method", "in-dialog REFER outside the grant")
+			e.respond(tx, req, 403, ErrMethod.Error(), nil)
+			return
+		}
+		var good bool
+		if dst, good = e.trunkOf(fwd, f); !good {
+			refuse("no_trunk")
+			return
+		}
+	case e.isTrunk(src):
 		dst = target{transport: f.transport, hostport: f.addr.String()}
-	case fwd.Route() != nil:
-		dst = targetOf(fwd.Route().Address)
 	default:
-		dst = targetOf(fwd.Recipient)
+		refuse("foreign_source")
+		return
 	}
 	stripCredentials(fwd)
 	if req.Method == sip.ACK {
@@ -90,16 +113,90 @@ func (e *Edge) inDialog(req *sip.Request, tx sip.ServerTransaction, src netip.Ad
 		}
 		return
 	}
-	e.relay(req, fwd, tx, dst, nil)
+	e.relay(req, fwd, tx, dst, "")
+}
+
+// trunkOf is where an in-dialog request from the visitor of f goes: the
+// next hop it names (next Route, else Request-URI) when that is a trunk
+// address, else the trunk the dialog was made with.
+func (e *Edge) trunkOf(fwd *sip.Request, f flow) (target, bool) {
+	next := targetOf(fwd.Recipient)
+	if r := fwd.Route(); r != nil {
+		next = targetOf(r.Address)
+	}
+	if e.isTrunkTarget(next) {
+		return next, true
+	}
+	if f.inbound {
+		return target{transport: f.trunkTransport, hostport: f.trunkAddr.String()}, true
+	}
+	if f.route == 0 {
+		if e.upstream == nil {
+			return target{}, false
+		}
+		return *e.upstream, true
+	}
+	if f.route > uint64(len(e.routeNames)) {
+		return target{}, false
+	}
+	return e.routes[e.routeNames[f.route-1]], true
+}
+
+// isTrunkTarget reports whether t is the address of a trunk: a configured
+// upstream or route, or an address literal inside the trunks' addresses.
+func (e *Edge) isTrunkTarget(t target) bool {
+	if e.upstream != nil && strings.EqualFold(e.upstream.hostport, t.hostport) {
+		return true
+	}
+	for _, r := range e.routes {
+		if strings.EqualFold(r.hostport, t.hostport) {
+			return true
+		}
+	}
+	ap, err := netip.ParseAddrPort(t.hostport)
+	if err != nil {
+		return false
+	}
+	return e.isTrunk(netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()))
+}
+
+// mayRefer reports whether the visitor of f may send REFER in its dialog:
+// the credential that made the dialog allows it, or the REFER carries
+// credentials that verify and allow it.
+func (e *Edge) mayRefer(req *sip.Request, f flow, src netip.AddrPort) bool {
+	if f.refer {
+		return true
+	}
+	if !hasCredentials(req) || e.limited(src.Addr()) {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	id, err := e.authn.Authenticate(ctx, req, src)
+	if err != nil {
+		if errors.Is(err, auth.ErrInvalidCredentials) {
+			e.failed(src.Addr())
+		}
+		return false
+	}
+	return Authorize(req, id, src) == nil
+}
+
+// allowsRefer reports whether id's grant allows REFER.
+func allowsRefer(id *auth.Identity) bool {
+	return id != nil && (id.Grant == nil || id.Grant.AllowsMethod(string(sip.REFER)))
 }
 
 // toTrunk proxies an out-of-dialog request from a visitor to the trunk of
 // its customer (or the upstream).
 func (e *Edge) toTrunk(req *sip.Request, tx sip.ServerTransaction, id *auth.Identity, src netip.AddrPort) {
 	var dst target
-	if id != nil {
-		if t, ok := e.routes[id.Customer]; ok && id.Customer != "" {
+	var route uint64
+	if id != nil && id.Customer != "" {
+		if t, ok := e.routes[id.Customer]; ok {
 			dst = t
+			i, _ := slices.BinarySearch(e.routeNames, id.Customer)
+			route = uint64(i) + 1
 		}
 	}
 	if dst.hostport == "" {
@@ -124,8 +221,8 @@ func (e *Edge) toTrunk(req *sip.Request, tx sip.ServerTransaction, id *auth.Iden
 	if req.Method == sip.INVITE {
 		e.metrics.calls.WithLabelValues("to_trunk").Inc()
 	}
-	visitor := flow{transport: strings.ToUpper(req.Transport()), addr: src}
-	e.relay(req, fwd, tx, dst, &visitor)
+	visitor := flow{transport: strings.ToUpper(req.Transport()), addr: src, refer: allowsRefer(id), route: route}
+	e.relay(req, fwd, tx, dst, e.flowToken(visitor, req.CallID().Value()))
 }
 
 // fromTrunk delivers an out-of-dialog request from the trunk to the
@@ -150,8 +247,9 @@ func (e *Edge) fromTrunk(req *sip.Request, tx sip.ServerTransaction, src netip.A
 	if req.Method == sip.INVITE {
 		e.metrics.calls.WithLabelValues("to_visitor").Inc()
 	}
-	visitor := flow{transport: b.Transport, addr: b.Source}
-	e.relay(req, fwd, tx, target{transport: b.Transport, hostport: b.Source.String()}, &visitor)
+	visitor := flow{transport: b.Transport, addr: b.Source, inbound: true,
+		trunkTransport: strings.ToUpper(req.Transport()), trunkAddr: src}
+	e.relay(req, fwd, tx, target{transport: b.Transport, hostport: b.Source.String()}, e.flowToken(visitor, req.CallID().Value()))
 }
 
 // assertedIdentity is the P-Asserted-Identity of id.
@@ -197,29 +295,27 @@ func (e *Edge) prepare(fwd *sip.Request, dst target) {
 }
 
 // recordRoute returns this edge's Record-Route entry for transport,
-// carrying the visitor's flow token when visitor is set.
-func (e *Edge) recordRoute(transport string, visitor *flow) *sip.RecordRouteHeader {
+// carrying the dialog's flow token.
+func (e *Edge) recordRoute(transport, token string) *sip.RecordRouteHeader {
 	e.mu.Lock()
 	port := e.ports[strings.ToUpper(transport)]
 	e.mu.Unlock()
 	rr := &sip.RecordRouteHeader{Address: sip.Uri{Scheme: "sip", Host: e.host, Port: port,
 		UriParams: sip.HeaderParams{{K: "transport", V: strings.ToLower(transport)}, {K: "lr", V: ""}}}}
-	if visitor != nil {
-		rr.Address.User = e.flowToken(*visitor)
-	}
+	rr.Address.User = token
 	return rr
 }
 
 // relay forwards fwd (a clone of req) to dst statefully and relays the
 // responses back on tx; a CANCEL of req is sent on. An out-of-dialog
-// request is record-routed on both sides.
-func (e *Edge) relay(req, fwd *sip.Request, tx sip.ServerTransaction, dst target, visitor *flow) {
+// request (token set) is record-routed on both sides with its flow token.
+func (e *Edge) relay(req, fwd *sip.Request, tx sip.ServerTransaction, dst target, token string) {
 	e.prepare(fwd, dst)
-	if visitor != nil {
+	if token != "" {
 		// Inbound side first, then outbound side on top (RFC 3261 16.6).
-		fwd.PrependHeader(e.recordRoute(req.Transport(), visitor))
+		fwd.PrependHeader(e.recordRoute(req.Transport(), token))
 		if !strings.EqualFold(req.Transport(), dst.transport) {
-			fwd.PrependHeader(e.recordRoute(dst.transport, visitor))
+			fwd.PrependHeader(e.recordRoute(dst.transport, token))
 		}
 	}
 	timeout := 32 * time.Second

@@ -1,0 +1,215 @@
+package verifier
+
+import (
+	"fmt"
+	"net"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+	"github.com/trunkpass/trunkpass/chain"
+)
+
+// fakeTrunk is a sipgo UAS on a UDP port of its own: it answers INVITE,
+// BYE, REFER and INFO and counts what it got.
+type fakeTrunk struct {
+	addr string
+	got  atomic.Int32
+	acks atomic.Int32
+	last atomic.Pointer[sip.Request]
+}
+
+func startFakeTrunk(t *testing.T) *fakeTrunk {
+	t.Helper()
+	conn, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ft := &fakeTrunk{addr: conn.LocalAddr().String()}
+	raiseUDPMTU() // before any sipgo transport of the test process reads it
+	ua, _ := sipgo.NewUA(sipgo.WithUserAgentHostname("127.0.0.1"))
+	srv, _ := sipgo.NewServer(ua)
+	answer := func(req *sip.Request, tx sip.ServerTransaction) {
+		ft.got.Add(1)
+		ft.last.Store(req)
+		res := sip.NewResponseFromRequest(req, 200, "OK", nil)
+		if req.Method == sip.INVITE {
+			res.AppendHeader(sip.NewHeader("Contact", "<sip:trunk@"+ft.addr+">"))
+		}
+		tx.Respond(res)
+	}
+	for _, m := range []sip.RequestMethod{sip.INVITE, sip.BYE, sip.REFER, sip.INFO, sip.NOTIFY, sip.OPTIONS} {
+		srv.OnRequest(m, answer)
+	}
+	srv.OnAck(func(req *sip.Request, tx sip.ServerTransaction) { ft.acks.Add(1) })
+	go srv.ServeUDP(conn)
+	t.Cleanup(func() { ua.Close(); conn.Close() })
+	return ft
+}
+
+// udpPeer sends hand-written SIP over UDP and reads the answers.
+type udpPeer struct {
+	t    *testing.T
+	conn *net.UDPConn
+	to   *net.UDPAddr
+}
+
+func newUDPPeer(t *testing.T, to string) *udpPeer {
+	t.Helper()
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	ua, _ := net.ResolveUDPAddr("udp", to)
+	return &udpPeer{t: t, conn: c, to: ua}
+}
+
+func (p *udpPeer) addr() string { return p.conn.LocalAddr().String() }
+
+// request sends a request and returns its final answer (nil when none
+// comes within 5 s).
+func (p *udpPeer) request(method, ruri, callID string, cseq int, toTag string, headers ...string) *sip.Response {
+	p.t.Helper()
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s SIP/2.0\r\n", method, ruri)
+	fmt.Fprintf(&b, "Via: SIP/2.0/UDP %s;branch=z9hG4bK%d;rport\r\n", p.addr(), time.Now().UnixNano())
+	to := "<sip:+441234567@trunk.example.net>"
+	if toTag != "" {
+		to += ";tag=" + toTag
+	}
+	fmt.Fprintf(&b, "From: <%s>;tag=v1\r\nTo: %s\r\nCall-ID: %s\r\nCSeq: %d %s\r\nMax-Forwards: 70\r\n", alice, to, callID, cseq, method)
+	fmt.Fprintf(&b, "Contact: <sip:alice@%s>\r\n", p.addr())
+	for i := 0; i+1 < len(headers); i += 2 {
+		fmt.Fprintf(&b, "%s: %s\r\n", headers[i], headers[i+1])
+	}
+	b.WriteString("Content-Length: 0\r\n\r\n")
+	if _, err := p.conn.WriteToUDP([]byte(b.String()), p.to); err != nil {
+		p.t.Fatal(err)
+	}
+	if method == "ACK" {
+		return nil
+	}
+	buf := make([]byte, 65535)
+	for range 20 {
+		p.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		n, err := p.conn.Read(buf)
+		if err != nil {
+			return nil
+		}
+		msg, err := sip.NewParser().ParseSIP(buf[:n])
+		if err != nil {
+			continue
+		}
+		res, ok := msg.(*sip.Response)
+		if !ok || res.StatusCode < 200 || res.CallID().Value() != callID || res.CSeq().SeqNo != uint32(cseq) {
+			continue
+		}
+		return res
+	}
+	return nil
+}
+
+func TestInDialogRoutingIsBoundToFlowTokens(t *testing.T) {
+	is := newTestIssuer(t)
+	trunk := startFakeTrunk(t)
+	victim := startFakeTrunk(t)
+	cfg := testConfig(is.srv.URL)
+	cfg.Upstream = "sip:" + trunk.addr
+	e := startEdge(t, cfg)
+	edge := e.Addr("udp")
+	token := is.mint(t, nil)
+
+	// call makes a genuine dialog through the edge and returns its
+	// Record-Route and To tag.
+	call := func(t *testing.T, v *udpPeer, callID, token string) (route, toTag string) {
+		t.Helper()
+		res := v.request("INVITE", "sip:+441234567@"+edge, callID, 1, "", "Authorization", "Bearer "+token)
+		if res == nil || res.StatusCode != 200 {
+			t.Fatalf("INVITE: %v", res)
+		}
+		rr := res.GetHeader("Record-Route")
+		if rr == nil {
+			t.Fatal("no Record-Route")
+		}
+		tag, _ := res.To().Params.Get("tag")
+		v.request("ACK", "sip:trunk@"+trunk.addr, callID, 1, tag, "Route", rr.Value())
+		return rr.Value(), tag
+	}
+	refused := func(t *testing.T, res *sip.Response) {
+		t.Helper()
+		if res == nil || res.StatusCode != 403 || res.Reason != reasonNotInDialog {
+			t.Fatalf("answer %v, want 403 %s", res, reasonNotInDialog)
+		}
+	}
+
+	t.Run("a forged To tag with the edge's host in Route is refused", func(t *testing.T) {
+		v := newUDPPeer(t, edge)
+		for _, route := range []string{"<sip:127.0.0.1;lr>", "<sip:" + edge + ";lr>", "<sip:fAAAA@127.0.0.1;lr>"} {
+			res := v.request("INVITE", "sip:+449001234@"+victim.addr, "forged-"+route, 1, "x", "Route", route)
+			refused(t, res)
+		}
+		if n := victim.got.Load(); n != 0 {
+			t.Fatalf("the forged requests reached their target %d times", n)
+		}
+	})
+	t.Run("genuine ACK, re-INVITE and BYE follow the Record-Route to the trunk", func(t *testing.T) {
+		v := newUDPPeer(t, edge)
+		before := trunk.got.Load()
+		route, tag := call(t, v, "genuine-1", token)
+		if res := v.request("INVITE", "sip:trunk@"+trunk.addr, "genuine-1", 2, tag, "Route", route, "Authorization", "Bearer "+token); res == nil || res.StatusCode != 200 {
+			t.Fatalf("re-INVITE: %v", res)
+		}
+		v.request("ACK", "sip:trunk@"+trunk.addr, "genuine-1", 2, tag, "Route", route)
+		if res := v.request("BYE", "sip:trunk@"+trunk.addr, "genuine-1", 3, tag, "Route", route); res == nil || res.StatusCode != 200 {
+			t.Fatalf("BYE: %v", res)
+		}
+		if got := trunk.got.Load() - before; got != 3 {
+			t.Fatalf("trunk got %d requests, want INVITE, re-INVITE, BYE", got)
+		}
+		if last := trunk.last.Load(); last.GetHeader("Authorization") != nil {
+			t.Fatal("credentials forwarded in-dialog")
+		}
+	})
+	t.Run("an in-dialog request to another target goes to the dialog's trunk only", func(t *testing.T) {
+		v := newUDPPeer(t, edge)
+		route, tag := call(t, v, "genuine-2", token)
+		before := victim.got.Load()
+		if res := v.request("INFO", "sip:+449001234@"+victim.addr, "genuine-2", 2, tag, "Route", route, "Route", "<sip:"+victim.addr+";lr>"); res == nil || res.StatusCode != 200 {
+			t.Fatalf("INFO: %v", res)
+		}
+		if victim.got.Load() != before {
+			t.Fatal("a visitor-chosen Request-URI or Route was followed")
+		}
+	})
+	t.Run("a flow token of another dialog is refused", func(t *testing.T) {
+		v := newUDPPeer(t, edge)
+		route, tag := call(t, v, "genuine-3", token)
+		refused(t, v.request("BYE", "sip:trunk@"+trunk.addr, "other-call-id", 2, tag, "Route", route))
+		refused(t, v.request("INVITE", "sip:+449001234@"+trunk.addr, "other-call-id", 1, "x", "Route", route))
+	})
+	t.Run("a genuine flow token from an unknown source is refused", func(t *testing.T) {
+		v := newUDPPeer(t, edge)
+		route, tag := call(t, v, "genuine-4", token)
+		stranger := newUDPPeer(t, edge)
+		refused(t, stranger.request("BYE", "sip:trunk@"+trunk.addr, "genuine-4", 2, tag, "Route", route))
+	})
+	t.Run("an in-dialog REFER needs a grant that allows REFER", func(t *testing.T) {
+		v := newUDPPeer(t, edge)
+		route, tag := call(t, v, "refer-1", token)
+		res := v.request("REFER", "sip:trunk@"+trunk.addr, "refer-1", 2, tag, "Route", route, "Refer-To", "<sip:+449001234@trunk.example.net>")
+		if res == nil || res.StatusCode != 403 || res.Reason != ErrMethod.Error() {
+			t.Fatalf("REFER: %v", res)
+		}
+		referToken := is.mint(t, func(c *chain.EdgeClaims) { c.SIP.Methods = append(c.SIP.Methods, "REFER") })
+		w := newUDPPeer(t, edge)
+		route, tag = call(t, w, "refer-2", referToken)
+		res = w.request("REFER", "sip:trunk@"+trunk.addr, "refer-2", 2, tag, "Route", route, "Refer-To", "<sip:+441234@trunk.example.net>")
+		if res == nil || res.StatusCode != 200 {
+			t.Fatalf("REFER with a grant: %v", res)
+		}
+	})
+}
