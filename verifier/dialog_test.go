@@ -213,3 +213,39 @@ func TestInDialogRoutingIsBoundToFlowTokens(t *testing.T) {
 		}
 	})
 }
+
+func TestUnauthenticatedMethodsFromVisitors(t *testing.T) {
+	is := newTestIssuer(t)
+	trunk := startFakeTrunk(t)
+	cfg := testConfig(is.srv.URL)
+	cfg.Upstream = "sip:" + trunk.addr
+	e := startEdge(t, cfg)
+	v := newUDPPeer(t, e.Addr("udp"))
+	for i, m := range []string{"REFER", "NOTIFY", "PUBLISH", "INFO", "UPDATE", "BYE", "PRACK"} {
+		t.Run("an out-of-dialog "+m+" from a visitor gets 405", func(t *testing.T) {
+			res := v.request(m, "sip:+449001234@"+e.Addr("udp"), "unauth-"+m, i+1, "")
+			if res == nil || res.StatusCode != 405 {
+				t.Fatalf("answer %v, want 405", res)
+			}
+			allow := res.GetHeader("Allow")
+			if allow == nil || !strings.Contains(allow.Value(), "INVITE") || strings.Contains(allow.Value(), m) {
+				t.Fatalf("Allow %v", allow)
+			}
+		})
+	}
+	t.Run("an OPTIONS to a user is answered by the edge", func(t *testing.T) {
+		res := v.request("OPTIONS", "sip:+449001234@"+e.Addr("udp"), "unauth-options", 1, "")
+		if res == nil || res.StatusCode != 200 {
+			t.Fatalf("answer %v", res)
+		}
+	})
+	if n := trunk.got.Load(); n != 0 {
+		t.Fatalf("the trunk got %d unauthenticated requests", n)
+	}
+	t.Run("requests from the trunk are unaffected", func(t *testing.T) {
+		res := handle(e, sipRequest(t, "NOTIFY", "sip:bob@127.0.0.1", "sip:trunk@127.0.0.1", "sip:bob@127.0.0.1", trunk.addr))
+		if res == nil || res.StatusCode != 480 {
+			t.Fatalf("answer %v, want 480 (no such visitor)", res)
+		}
+	})
+}

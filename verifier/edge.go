@@ -45,6 +45,7 @@ type Edge struct {
 	jwks         *auth.JWKSource
 	bearer       bool
 	authenticate map[sip.RequestMethod]bool
+	allowVisitor string // Allow header of answers to visitors' unauthenticated methods
 
 	table        *registrar.Table
 	upstream     *target
@@ -136,9 +137,14 @@ func New(cfg Config, opts ...Option) (*Edge, error) {
 		return nil, fmt.Errorf("edge metrics: %w", err)
 	}
 	e.metrics = m
+	allow := []string{"ACK", "CANCEL", "OPTIONS"}
 	for _, meth := range cfg.Authenticate {
 		e.authenticate[sip.RequestMethod(meth)] = true
+		if !slices.Contains(allow, meth) {
+			allow = append(allow, meth)
+		}
 	}
+	e.allowVisitor = strings.Join(allow, ", ")
 	for _, l := range cfg.Listen {
 		pl, _ := parseListen(l)
 		e.listeners = append(e.listeners, pl)

@@ -51,16 +51,21 @@ func (e *Edge) handle(req *sip.Request, tx sip.ServerTransaction) {
 	case e.isTrunk(src) && (!e.authenticate[req.Method] || !hasCredentials(req)):
 		e.fromTrunk(req, tx, src)
 		return
-	}
-	e.removeOurRoutes(req)
-	if !e.authenticate[req.Method] {
-		if req.Method == sip.REGISTER {
-			e.register(req, tx, nil, src)
+	case !e.authenticate[req.Method]:
+		// Nothing reaches the trunk from a visitor without credentials: a
+		// method that is not authenticated is answered here.
+		if req.Method == sip.OPTIONS {
+			e.respond(tx, req, 200, "OK", func(res *sip.Response) {
+				res.AppendHeader(sip.NewHeader("Allow", e.allowVisitor))
+			})
 			return
 		}
-		e.toTrunk(req, tx, nil, src)
+		e.respond(tx, req, 405, "Method Not Allowed", func(res *sip.Response) {
+			res.AppendHeader(sip.NewHeader("Allow", e.allowVisitor))
+		})
 		return
 	}
+	e.removeOurRoutes(req)
 	if e.limited(src.Addr()) {
 		e.metrics.limited.Inc()
 		e.respond(tx, req, 403, reasonRateLimited, nil)
