@@ -81,7 +81,14 @@ func (p *udpPeer) request(method, ruri, callID string, cseq int, toTag string, h
 	if toTag != "" {
 		to += ";tag=" + toTag
 	}
-	fmt.Fprintf(&b, "From: <%s>;tag=v1\r\nTo: %s\r\nCall-ID: %s\r\nCSeq: %d %s\r\nMax-Forwards: 70\r\n", alice, to, callID, cseq, method)
+	from := "<" + alice + ">;tag=v1"
+	for i := 0; i+1 < len(headers); i += 2 {
+		if headers[i] == "From" {
+			from, headers = headers[i+1], append(headers[:i:i], headers[i+2:]...)
+			break
+		}
+	}
+	fmt.Fprintf(&b, "From: %s\r\nTo: %s\r\nCall-ID: %s\r\nCSeq: %d %s\r\nMax-Forwards: 70\r\n", from, to, callID, cseq, method)
 	fmt.Fprintf(&b, "Contact: <sip:alice@%s>\r\n", p.addr())
 	for i := 0; i+1 < len(headers); i += 2 {
 		fmt.Fprintf(&b, "%s: %s\r\n", headers[i], headers[i+1])
@@ -246,6 +253,27 @@ func TestUnauthenticatedMethodsFromVisitors(t *testing.T) {
 		res := handle(e, sipRequest(t, "NOTIFY", "sip:bob@127.0.0.1", "sip:trunk@127.0.0.1", "sip:bob@127.0.0.1", trunk.addr))
 		if res == nil || res.StatusCode != 480 {
 			t.Fatalf("answer %v, want 480 (no such visitor)", res)
+		}
+	})
+}
+
+func TestAssertedIdentityHost(t *testing.T) {
+	is := newTestIssuer(t)
+	trunk := startFakeTrunk(t)
+	cfg := testConfig(is.srv.URL)
+	cfg.Upstream = "sip:" + trunk.addr
+	e := startEdge(t, cfg)
+	v := newUDPPeer(t, e.Addr("udp"))
+	t.Run("an AOR without a host is asserted in the realm, not in the visitor's From host", func(t *testing.T) {
+		token := is.mint(t, func(c *chain.EdgeClaims) { c.SIP.AOR = "" })
+		res := v.request("INVITE", "sip:+441234567@"+e.Addr("udp"), "pai-1", 1, "",
+			"Authorization", "Bearer "+token, "From", "<sip:alice@bank.example>;tag=v1")
+		if res == nil || res.StatusCode != 200 {
+			t.Fatalf("INVITE: %v", res)
+		}
+		pai := trunk.last.Load().GetHeader("P-Asserted-Identity")
+		if pai == nil || pai.Value() != "<sip:alice@trunk.example.net>" {
+			t.Fatalf("P-Asserted-Identity %v", pai)
 		}
 	})
 }

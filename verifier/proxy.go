@@ -210,7 +210,7 @@ func (e *Edge) toTrunk(req *sip.Request, tx sip.ServerTransaction, id *auth.Iden
 	stripCredentials(fwd)
 	removeAll(fwd, "P-Asserted-Identity")
 	if id != nil {
-		fwd.AppendHeader(sip.NewHeader("P-Asserted-Identity", e.assertedIdentity(id, req)))
+		fwd.AppendHeader(sip.NewHeader("P-Asserted-Identity", e.assertedIdentity(id)))
 		if id.Grant != nil {
 			for k, v := range id.Grant.Headers {
 				removeAll(fwd, k)
@@ -252,18 +252,16 @@ func (e *Edge) fromTrunk(req *sip.Request, tx sip.ServerTransaction, src netip.A
 	e.relay(req, fwd, tx, target{transport: b.Transport, hostport: b.Source.String()}, e.flowToken(visitor, req.CallID().Value()))
 }
 
-// assertedIdentity is the P-Asserted-Identity of id.
-func (e *Edge) assertedIdentity(id *auth.Identity, req *sip.Request) string {
+// assertedIdentity is the P-Asserted-Identity of id: its AOR, in the
+// edge's realm when the AOR names no host (never the host of the
+// visitor's own From, which the credential does not vouch for).
+func (e *Edge) assertedIdentity(id *auth.Identity) string {
 	aor := id.AOR
 	if i := strings.IndexByte(aor, ':'); i >= 0 && i < 5 {
 		aor = aor[i+1:]
 	}
 	if !strings.Contains(aor, "@") {
-		host := e.cfg.Realm
-		if f := req.From(); f != nil && f.Address.Host != "" {
-			host = f.Address.Host
-		}
-		aor += "@" + host
+		aor += "@" + e.cfg.Realm
 	}
 	return "<sip:" + aor + ">"
 }
