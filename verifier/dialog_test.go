@@ -82,12 +82,18 @@ func (p *udpPeer) request(method, ruri, callID string, cseq int, toTag string, h
 		to += ";tag=" + toTag
 	}
 	from := "<" + alice + ">;tag=v1"
+	var rest []string
 	for i := 0; i+1 < len(headers); i += 2 {
-		if headers[i] == "From" {
-			from, headers = headers[i+1], append(headers[:i:i], headers[i+2:]...)
-			break
+		switch headers[i] {
+		case "From":
+			from = headers[i+1]
+		case "To":
+			to = headers[i+1]
+		default:
+			rest = append(rest, headers[i], headers[i+1])
 		}
 	}
+	headers = rest
 	fmt.Fprintf(&b, "From: %s\r\nTo: %s\r\nCall-ID: %s\r\nCSeq: %d %s\r\nMax-Forwards: 70\r\n", from, to, callID, cseq, method)
 	fmt.Fprintf(&b, "Contact: <sip:alice@%s>\r\n", p.addr())
 	for i := 0; i+1 < len(headers); i += 2 {
@@ -274,6 +280,68 @@ func TestAssertedIdentityHost(t *testing.T) {
 		pai := trunk.last.Load().GetHeader("P-Asserted-Identity")
 		if pai == nil || pai.Value() != "<sip:alice@trunk.example.net>" {
 			t.Fatalf("P-Asserted-Identity %v", pai)
+		}
+	})
+}
+
+// answer reads the next request sent to p and answers it with code; it
+// returns the request (nil when none comes within 5 s).
+func (p *udpPeer) answer(code int) *sip.Request {
+	p.t.Helper()
+	buf := make([]byte, 65535)
+	p.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, from, err := p.conn.ReadFromUDP(buf)
+	if err != nil {
+		return nil
+	}
+	msg, err := sip.NewParser().ParseSIP(buf[:n])
+	req, ok := msg.(*sip.Request)
+	if err != nil || !ok {
+		return nil
+	}
+	res := sip.NewResponseFromRequest(req, code, "Busy Here", nil)
+	p.conn.WriteToUDP([]byte(res.String()), from)
+	return req
+}
+
+func TestCallsToAUserOfTwoCustomers(t *testing.T) {
+	is := newTestIssuer(t)
+	cfg := testConfig(is.srv.URL)
+	globexTrunk := "127.0.0.1:5071"
+	cfg.Routes = map[string]string{"globex": "sip:" + globexTrunk}
+	e := startEdge(t, cfg)
+	register := func(customer string) *udpPeer {
+		v := newUDPPeer(t, e.Addr("udp"))
+		aor := "sip:alice@" + customer + ".example"
+		token := is.mint(t, func(c *chain.EdgeClaims) { c.CID = customer; c.SIP.AOR = aor })
+		res := v.request("REGISTER", "sip:trunk.example.net", "reg-"+customer, 1, "",
+			"From", "<"+aor+">;tag=r", "To", "<"+aor+">", "Authorization", "Bearer "+token)
+		if res == nil || res.StatusCode != 200 {
+			t.Fatalf("REGISTER %s: %v", customer, res)
+		}
+		return v
+	}
+	globex := register("globex")
+	register("acme") // last: a lookup by user alone would pick it
+	invite := func(src string) chan *sip.Response {
+		out := make(chan *sip.Response, 1)
+		go func() {
+			out <- handle(e, sipRequest(t, "INVITE", "sip:alice@127.0.0.1", "sip:+441234@trunk.example.net", "sip:alice@127.0.0.1", src))
+		}()
+		return out
+	}
+	t.Run("a call from a customer's route reaches that customer's alice", func(t *testing.T) {
+		res := invite(globexTrunk)
+		if req := globex.answer(486); req == nil {
+			t.Fatal("globex's alice got no INVITE")
+		}
+		if r := <-res; r == nil || r.StatusCode != 486 {
+			t.Fatalf("trunk got %v", r)
+		}
+	})
+	t.Run("a call from the shared upstream to an ambiguous user reaches nobody", func(t *testing.T) {
+		if r := <-invite("127.0.0.1:5070"); r == nil || r.StatusCode != 480 {
+			t.Fatalf("trunk got %v, want 480", r)
 		}
 	})
 }

@@ -47,11 +47,14 @@ type Edge struct {
 	authenticate map[sip.RequestMethod]bool
 	allowVisitor string // Allow header of answers to visitors' unauthenticated methods
 
-	table        *registrar.Table
-	upstream     *target
-	routes       map[string]target
-	routeNames   []string // customers of routes, sorted: flow tokens name routes by index
-	trunkAddrs   map[netip.AddrPort]bool
+	table      *registrar.Table
+	upstream   *target
+	routes     map[string]target
+	routeNames []string // customers of routes, sorted: flow tokens name routes by index
+	trunkAddrs map[netip.AddrPort]bool
+	// trunkOwner maps a trunk address to the one customer whose route it
+	// is ("" when it is the upstream's or several customers').
+	trunkOwner   map[netip.AddrPort]string
 	trunkSources []netip.Prefix
 
 	flowKey []byte
@@ -115,6 +118,7 @@ func New(cfg Config, opts ...Option) (*Edge, error) {
 		authenticate: map[sip.RequestMethod]bool{},
 		routes:       map[string]target{},
 		trunkAddrs:   map[netip.AddrPort]bool{},
+		trunkOwner:   map[netip.AddrPort]string{},
 		limiters:     map[netip.Addr]*rate.Limiter{},
 		ports:        map[string]int{},
 		flowKey:      make([]byte, 32),
@@ -160,13 +164,13 @@ func New(cfg Config, opts ...Option) (*Edge, error) {
 	if cfg.Upstream != "" {
 		t, _ := parseTarget(cfg.Upstream)
 		e.upstream = &t
-		e.addTrunkAddrs(t)
+		e.addTrunkAddrs(t, "")
 	}
 	for cid, r := range cfg.Routes {
 		t, _ := parseTarget(r)
 		e.routes[cid] = t
 		e.routeNames = append(e.routeNames, cid)
-		e.addTrunkAddrs(t)
+		e.addTrunkAddrs(t, cid)
 	}
 	slices.Sort(e.routeNames)
 	for _, s := range cfg.TrunkSources {
@@ -182,14 +186,23 @@ func New(cfg Config, opts ...Option) (*Edge, error) {
 	return e, nil
 }
 
-// addTrunkAddrs remembers the address of a trunk: requests from there
-// reach registered visitors without credentials.
-func (e *Edge) addTrunkAddrs(t target) {
+// addTrunkAddrs remembers the address of a trunk (the route of customer,
+// or the upstream when customer is ""): requests from there reach
+// registered visitors without credentials.
+func (e *Edge) addTrunkAddrs(t target, customer string) {
 	host, portStr, _ := net.SplitHostPort(t.hostport)
 	var port uint16
 	fmt.Sscan(portStr, &port)
+	add := func(ap netip.AddrPort) {
+		owner := customer
+		if prev, seen := e.trunkOwner[ap]; seen && prev != customer {
+			owner = ""
+		}
+		e.trunkAddrs[ap] = true
+		e.trunkOwner[ap] = owner
+	}
 	if ip, err := netip.ParseAddr(strings.Trim(host, "[]")); err == nil {
-		e.trunkAddrs[netip.AddrPortFrom(ip.Unmap(), port)] = true
+		add(netip.AddrPortFrom(ip.Unmap(), port))
 		return
 	}
 	ips, err := net.LookupIP(host)
@@ -199,10 +212,14 @@ func (e *Edge) addTrunkAddrs(t target) {
 	}
 	for _, ip := range ips {
 		if a, ok := netip.AddrFromSlice(ip); ok {
-			e.trunkAddrs[netip.AddrPortFrom(a.Unmap(), port)] = true
+			add(netip.AddrPortFrom(a.Unmap(), port))
 		}
 	}
 }
+
+// trunkCustomer is the customer whose route src is, or "" when src is not
+// the route of exactly one customer.
+func (e *Edge) trunkCustomer(src netip.AddrPort) string { return e.trunkOwner[src] }
 
 // isTrunk reports whether src is one of the trunks: the address of the
 // upstream or a route, or inside trunk_sources.

@@ -230,8 +230,8 @@ func (e *Edge) toTrunk(req *sip.Request, tx sip.ServerTransaction, id *auth.Iden
 func (e *Edge) fromTrunk(req *sip.Request, tx sip.ServerTransaction, src netip.AddrPort) {
 	u := req.Recipient
 	bs := e.table.Lookup(registrar.Key(u.User, u.Host))
-	if len(bs) == 0 {
-		bs = e.table.LookupUser(u.User)
+	if len(bs) == 0 && u.User != "" {
+		bs = e.table.LookupUser(u.User, e.trunkCustomer(src))
 	}
 	if len(bs) == 0 {
 		e.respond(tx, req, 480, "Temporarily Unavailable", nil)
@@ -436,6 +436,10 @@ func (e *Edge) register(req *sip.Request, tx sip.ServerTransaction, id *auth.Ide
 		defaultExp = n
 	}
 	contacts := req.GetHeaders("Contact")
+	var customer string
+	if id != nil {
+		customer = id.Customer
+	}
 	var bs []registrar.Binding
 	switch {
 	case len(contacts) == 1 && strings.TrimSpace(contacts[0].Value()) == "*":
@@ -480,7 +484,7 @@ func (e *Edge) register(req *sip.Request, tx sip.ServerTransaction, id *auth.Ide
 			updates = append(updates, registrar.Binding{
 				Contact: cc.Value(), URI: c.Address.String(), Source: src,
 				Transport: strings.ToUpper(req.Transport()), CallID: req.CallID().Value(),
-				CSeq: req.CSeq().SeqNo, Expires: until,
+				CSeq: req.CSeq().SeqNo, Expires: until, Customer: customer,
 			})
 		}
 		bs = e.table.Update(aor, updates)
