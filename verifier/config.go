@@ -52,6 +52,9 @@ type Config struct {
 	RateLimit RateLimitConfig `koanf:"rate_limit"`
 	// TokenCache bounds the number of verified tokens remembered.
 	TokenCache int `koanf:"token_cache" desc:"verified tokens remembered (0: 100000, -1: none)"`
+	// MaxContacts bounds the bindings of one AOR and the Contact headers
+	// of one REGISTER (default 10).
+	MaxContacts int `koanf:"max_contacts" desc:"bindings per AOR and Contacts per REGISTER (0: 10)"`
 	// MaxExpires caps the Expires of registrations (seconds).
 	MaxExpires int `koanf:"max_expires" desc:"cap on REGISTER expiry, seconds"`
 	// UDPLinger is how long a finished non-INVITE server transaction over
@@ -146,6 +149,7 @@ func DefaultConfig() Config {
 		HSProfiles:   HSProfilesConfig{TagClaim: "tag"},
 		RateLimit:    RateLimitConfig{FailuresPerSecond: 5, Burst: 20},
 		MaxExpires:   3600,
+		MaxContacts:  10,
 		LogLevel:     "info",
 	}
 }
@@ -246,6 +250,9 @@ func (c *Config) validate() error {
 	}
 	if c.MaxTokenAge <= 0 {
 		c.MaxTokenAge = time.Hour
+	}
+	if c.MaxContacts <= 0 {
+		c.MaxContacts = 10
 	}
 	if c.MaxExpires <= 0 {
 		c.MaxExpires = 3600

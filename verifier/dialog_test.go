@@ -3,6 +3,7 @@ package verifier
 import (
 	"fmt"
 	"net"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -342,6 +343,47 @@ func TestCallsToAUserOfTwoCustomers(t *testing.T) {
 	t.Run("a call from the shared upstream to an ambiguous user reaches nobody", func(t *testing.T) {
 		if r := <-invite("127.0.0.1:5070"); r == nil || r.StatusCode != 480 {
 			t.Fatalf("trunk got %v, want 480", r)
+		}
+	})
+}
+
+func TestRegistrationContactLimits(t *testing.T) {
+	is := newTestIssuer(t)
+	cfg := testConfig(is.srv.URL)
+	cfg.MaxContacts = 3
+	e := newTestEdge(t, cfg)
+	token := is.mint(t, nil)
+	register := func(contacts ...string) *sip.Response {
+		req := sipRequest(t, "REGISTER", "sip:trunk.example.net", alice, alice, visitor, "Authorization", "Bearer "+token)
+		req.RemoveHeader("Contact")
+		for _, c := range contacts {
+			req.AppendHeader(&sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: c, Host: "x.invalid"}})
+		}
+		return handle(e, req)
+	}
+	t.Run("a REGISTER with more Contacts than max_contacts is refused", func(t *testing.T) {
+		res := register("a", "b", "c", "d")
+		if res.StatusCode != 403 || res.Reason != reasonTooManyContacts || e.Registrations() != 0 {
+			t.Fatalf("status %d %s, %d registrations", res.StatusCode, res.Reason, e.Registrations())
+		}
+	})
+	t.Run("bindings of one AOR stop at max_contacts", func(t *testing.T) {
+		for i := range 3 {
+			if res := register(strconv.Itoa(i)); res.StatusCode != 200 {
+				t.Fatalf("binding %d: status %d %s", i, res.StatusCode, res.Reason)
+			}
+		}
+		res := register("3")
+		if res.StatusCode != 403 || res.Reason != reasonTooManyContacts || e.Registrations() != 3 {
+			t.Fatalf("status %d %s, %d registrations", res.StatusCode, res.Reason, e.Registrations())
+		}
+		if res := register("2"); res.StatusCode != 200 {
+			t.Fatalf("a refresh of a binding: status %d %s", res.StatusCode, res.Reason)
+		}
+	})
+	t.Run("max_contacts defaults to 10", func(t *testing.T) {
+		if got := DefaultConfig().MaxContacts; got != 10 {
+			t.Fatalf("default %d", got)
 		}
 	})
 }

@@ -16,8 +16,9 @@ import (
 
 // Reason phrases of answers that are not grant failures.
 const (
-	reasonRateLimited = "Forbidden: too many failed authentications"
-	reasonNotInDialog = "Forbidden: not in a dialog of this edge"
+	reasonRateLimited     = "Forbidden: too many failed authentications"
+	reasonNotInDialog     = "Forbidden: not in a dialog of this edge"
+	reasonTooManyContacts = "Forbidden: too many contacts"
 )
 
 // Handler returns the edge's request handler, to register with another

@@ -454,6 +454,9 @@ func (e *Edge) register(req *sip.Request, tx sip.ServerTransaction, id *auth.Ide
 	case len(contacts) == 0:
 		bs = e.table.Lookup(aor)
 		e.metrics.registers.WithLabelValues("query").Inc()
+	case len(contacts) > e.cfg.MaxContacts:
+		e.respond(tx, req, 403, reasonTooManyContacts, nil)
+		return
 	default:
 		updates := make([]registrar.Binding, 0, len(contacts))
 		for _, h := range contacts {
@@ -487,7 +490,12 @@ func (e *Edge) register(req *sip.Request, tx sip.ServerTransaction, id *auth.Ide
 				CSeq: req.CSeq().SeqNo, Expires: until, Customer: customer,
 			})
 		}
-		bs = e.table.Update(aor, updates)
+		var err error
+		if bs, err = e.table.UpdateMax(aor, updates, e.cfg.MaxContacts); err != nil {
+			e.logReject(zerolog.InfoLevel, req, src, "", "too_many_contacts", "registration refused")
+			e.respond(tx, req, 403, reasonTooManyContacts, nil)
+			return
+		}
 		if len(bs) == 0 {
 			e.metrics.registers.WithLabelValues("unregistered").Inc()
 		} else {

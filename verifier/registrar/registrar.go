@@ -5,6 +5,8 @@
 package registrar
 
 import (
+	"errors"
+	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
@@ -75,10 +77,22 @@ func Key(user, host string) string {
 // (matched by URI). A refresh with an older CSeq of the same Call-ID is
 // ignored. It returns the bindings of aor after the update.
 func (t *Table) Update(aor string, bs []Binding) []Binding {
+	out, _ := t.UpdateMax(aor, bs, 0)
+	return out
+}
+
+// ErrTooManyContacts is returned by UpdateMax when an update would leave
+// an AOR with more bindings than allowed.
+var ErrTooManyContacts = errors.New("too many contacts")
+
+// UpdateMax is Update with at most max live bindings per AOR (no bound
+// when max <= 0): an update that would leave more changes nothing and
+// returns ErrTooManyContacts.
+func (t *Table) UpdateMax(aor string, bs []Binding, max int) ([]Binding, error) {
 	now := t.now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	cur := live(t.aors[aor], now)
+	cur := live(slices.Clone(t.aors[aor]), now)
 	for _, b := range bs {
 		i := indexOf(cur, b.URI)
 		if i >= 0 && cur[i].CallID == b.CallID && b.CSeq < cur[i].CSeq {
@@ -94,8 +108,11 @@ func (t *Table) Update(aor string, bs []Binding) []Binding {
 			cur = append(cur, b)
 		}
 	}
+	if max > 0 && len(cur) > max {
+		return nil, fmt.Errorf("aor %s: %d bindings, at most %d: %w", aor, len(cur), max, ErrTooManyContacts)
+	}
 	t.store(aor, cur)
-	return append([]Binding(nil), cur...)
+	return append([]Binding(nil), cur...), nil
 }
 
 // RemoveAll removes every binding of aor ("Contact: *").

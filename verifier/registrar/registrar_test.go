@@ -1,6 +1,7 @@
 package registrar
 
 import (
+	"errors"
 	"net/netip"
 	"testing"
 	"time"
@@ -96,6 +97,26 @@ func TestLookupUserOfTwoCustomers(t *testing.T) {
 		tab.RemoveAll(Key("alice", "acme.example"))
 		if got := tab.LookupUser("alice", ""); len(got) != 1 || got[0].Customer != "globex" {
 			t.Fatalf("lookup %v", got)
+		}
+	})
+}
+
+func TestUpdateMax(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	tab := New(func() time.Time { return now })
+	b := func(uri string) Binding { return Binding{URI: uri, Expires: now.Add(time.Minute)} }
+	if _, err := tab.UpdateMax("alice", []Binding{b("sip:a@x"), b("sip:b@x")}, 2); err != nil {
+		t.Fatal(err)
+	}
+	t.Run("an update past the bound changes nothing", func(t *testing.T) {
+		_, err := tab.UpdateMax("alice", []Binding{b("sip:c@x")}, 2)
+		if !errors.Is(err, ErrTooManyContacts) || len(tab.Lookup("alice")) != 2 {
+			t.Fatalf("err %v, %d bindings", err, len(tab.Lookup("alice")))
+		}
+	})
+	t.Run("a refresh within the bound is applied", func(t *testing.T) {
+		if got, err := tab.UpdateMax("alice", []Binding{b("sip:b@x")}, 2); err != nil || len(got) != 2 {
+			t.Fatalf("err %v, %v", err, got)
 		}
 	})
 }
