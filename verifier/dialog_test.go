@@ -3,6 +3,7 @@ package verifier
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -386,4 +387,63 @@ func TestRegistrationContactLimits(t *testing.T) {
 			t.Fatalf("default %d", got)
 		}
 	})
+}
+
+func TestFailureLimiterKeysAndBounds(t *testing.T) {
+	is := newTestIssuer(t)
+	cfg := testConfig(is.srv.URL)
+	cfg.RateLimit = RateLimitConfig{FailuresPerSecond: 0.001, Burst: 2}
+	e := newTestEdge(t, cfg)
+	register := func(src, token string) *sip.Response {
+		return handle(e, sipRequest(t, "REGISTER", "sip:trunk.example.net", alice, alice, src, "Authorization", "Bearer "+token))
+	}
+	t.Run("IPv6 sources of one /64 share a failure limiter", func(t *testing.T) {
+		for i := range 2 {
+			register("[2001:db8::"+strconv.Itoa(i+1)+"]:5060", "x.y.z")
+		}
+		if res := register("[2001:db8::ffff]:5060", is.mint(t, nil)); res.StatusCode != 403 || res.Reason != reasonRateLimited {
+			t.Fatalf("same /64: status %d %s", res.StatusCode, res.Reason)
+		}
+		if res := register("[2001:db8:0:1::1]:5060", is.mint(t, nil)); res.StatusCode != 200 {
+			t.Fatalf("other /64: status %d %s", res.StatusCode, res.Reason)
+		}
+	})
+	t.Run("the limiter table stays bounded and keeps limiting when full", func(t *testing.T) {
+		e.limitMu.Lock()
+		e.maxLimiters = 8
+		e.limitMu.Unlock()
+		for i := range 50 {
+			e.failed(netip.MustParseAddr("198.51.100." + strconv.Itoa(i)))
+			e.failed(netip.MustParseAddr("198.51.100." + strconv.Itoa(i)))
+		}
+		e.limitMu.Lock()
+		n := len(e.limiters)
+		e.limitMu.Unlock()
+		if n > 8 {
+			t.Fatalf("%d limiters, bound 8", n)
+		}
+		if !e.limited(netip.MustParseAddr("198.51.100.49")) {
+			t.Fatal("the latest failing source is not limited")
+		}
+	})
+}
+
+func TestStatelessWorkersAreBounded(t *testing.T) {
+	is := newTestIssuer(t)
+	e := startEdge(t, testConfig(is.srv.URL))
+	for range cap(e.workers) {
+		e.workers <- struct{}{}
+	}
+	v := newUDPPeer(t, e.Addr("udp"))
+	res := v.request("REGISTER", "sip:trunk.example.net", "busy-1", 1, "", "From", "<"+alice+">;tag=r", "To", "<"+alice+">", "Authorization", "Bearer "+is.mint(t, nil))
+	if res == nil || res.StatusCode != 503 {
+		t.Fatalf("answer %v, want 503 while every worker is busy", res)
+	}
+	for range cap(e.workers) {
+		<-e.workers
+	}
+	res = v.request("REGISTER", "sip:trunk.example.net", "busy-2", 1, "", "From", "<"+alice+">;tag=r", "To", "<"+alice+">", "Authorization", "Bearer "+is.mint(t, nil))
+	if res == nil || res.StatusCode != 200 {
+		t.Fatalf("answer %v, want 200 once workers are free", res)
+	}
 }

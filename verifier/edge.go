@@ -60,8 +60,12 @@ type Edge struct {
 	flowKey []byte
 	host    string
 
-	limitMu  sync.Mutex
-	limiters map[netip.Addr]*rate.Limiter
+	limitMu     sync.Mutex
+	limiters    map[netip.Addr]*rate.Limiter // by limiterKey
+	maxLimiters int
+
+	// workers bounds the goroutines of stateless UDP REGISTERs.
+	workers chan struct{}
 
 	mu        sync.Mutex
 	listeners []listener
@@ -120,6 +124,8 @@ func New(cfg Config, opts ...Option) (*Edge, error) {
 		trunkAddrs:   map[netip.AddrPort]bool{},
 		trunkOwner:   map[netip.AddrPort]string{},
 		limiters:     map[netip.Addr]*rate.Limiter{},
+		maxLimiters:  100_000,
+		workers:      make(chan struct{}, maxStatelessWorkers),
 		ports:        map[string]int{},
 		flowKey:      make([]byte, 32),
 	}

@@ -116,14 +116,25 @@ func (e *Edge) respond(tx sip.ServerTransaction, req *sip.Request, code int, rea
 	}
 }
 
-// limited reports whether src has failed authentication too often.
+// limiterKey is the rate-limiting key of ip: the address for IPv4, its
+// /64 for IPv6 (one host holds a whole /64).
+func limiterKey(ip netip.Addr) netip.Addr {
+	ip = ip.Unmap()
+	if ip.Is4() {
+		return ip
+	}
+	p, _ := ip.Prefix(64)
+	return p.Addr()
+}
+
+// limited reports whether ip has failed authentication too often.
 func (e *Edge) limited(ip netip.Addr) bool {
 	if e.cfg.RateLimit.FailuresPerSecond <= 0 {
 		return false
 	}
 	e.limitMu.Lock()
 	defer e.limitMu.Unlock()
-	l, ok := e.limiters[ip]
+	l, ok := e.limiters[limiterKey(ip)]
 	return ok && l.Tokens() < 1
 }
 
@@ -132,18 +143,41 @@ func (e *Edge) failed(ip netip.Addr) {
 	if e.cfg.RateLimit.FailuresPerSecond <= 0 {
 		return
 	}
+	key := limiterKey(ip)
 	e.limitMu.Lock()
 	defer e.limitMu.Unlock()
-	l, ok := e.limiters[ip]
+	l, ok := e.limiters[key]
 	if !ok {
-		if len(e.limiters) >= 100_000 {
-			clear(e.limiters)
+		if len(e.limiters) >= e.maxLimiters {
+			e.evictLimitersLocked()
 		}
 		burst := max(e.cfg.RateLimit.Burst, 1)
 		l = rate.NewLimiter(rate.Limit(e.cfg.RateLimit.FailuresPerSecond), burst)
-		e.limiters[ip] = l
+		e.limiters[key] = l
 	}
 	l.Allow()
+}
+
+// evictLimitersLocked makes room in a full limiter table: it drops idle
+// limiters (full bucket) among a random sample, or one random limiter
+// when the sample has none, so the table stays bounded without forgetting
+// every limited source at once.
+func (e *Edge) evictLimitersLocked() {
+	seen, dropped := 0, 0
+	var victim netip.Addr
+	for k, l := range e.limiters { // map order is random: this samples
+		if l.Tokens() >= float64(l.Burst()) {
+			delete(e.limiters, k)
+			dropped++
+		}
+		victim = k
+		if seen++; seen >= 64 {
+			break
+		}
+	}
+	if dropped == 0 {
+		delete(e.limiters, victim)
+	}
 }
 
 // reason names an authentication error for metrics and logs.

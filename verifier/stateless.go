@@ -17,6 +17,10 @@ import (
 // server transaction, no goroutine, nothing kept. A retransmission gets a
 // fresh challenge, which is harmless.
 
+// maxStatelessWorkers bounds the REGISTERs with credentials handled at
+// once on the stateless UDP path; past it they are answered 503.
+const maxStatelessWorkers = 1024
+
 var (
 	registerPrefix = []byte("REGISTER ")
 	authzHeader    = []byte("authorization:")
@@ -56,7 +60,19 @@ func (e *Edge) readFilter(info sip.TransportReadProps, data []byte) ([]byte, err
 	req.SetSource(ua.String())
 	req.SetTransport("UDP")
 	if hasAuthorization(data) {
-		go e.handle(req, &statelessTx{e: e, conn: conn, dst: ua})
+		select {
+		case e.workers <- struct{}{}:
+			go func() {
+				defer func() { <-e.workers }()
+				e.handle(req, &statelessTx{e: e, conn: conn, dst: ua})
+			}()
+		default:
+			// Overloaded: the client retransmits (UDP) or tries later.
+			e.metrics.requests.WithLabelValues("REGISTER").Inc()
+			res := sip.NewResponseFromRequest(req, 503, "Service Unavailable", nil)
+			res.AppendHeader(sip.NewHeader("Retry-After", "1"))
+			(&statelessTx{e: e, conn: conn, dst: ua}).Respond(res)
+		}
 		return nil, nil
 	}
 	e.metrics.requests.WithLabelValues("REGISTER").Inc()
