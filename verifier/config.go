@@ -40,6 +40,8 @@ type Config struct {
 	Authenticate []string `koanf:"authenticate" desc:"methods that need credentials"`
 	// MaxTokenAge refuses tokens whose exp - iat is longer.
 	MaxTokenAge time.Duration `koanf:"max_token_age" desc:"refuse tokens living longer than this"`
+	// Leeway is the clock skew tolerated on token exp, nbf and iat.
+	Leeway time.Duration `koanf:"leeway" desc:"clock skew tolerated on token exp, nbf and iat"`
 	// Ephemeral configures Digest with ephemeral credentials.
 	Ephemeral EphemeralConfig `koanf:"ephemeral"`
 	// Introspection configures RFC 7662 Bearer checking.
@@ -145,6 +147,7 @@ func DefaultConfig() Config {
 		Routes:       map[string]string{},
 		Authenticate: []string{"REGISTER", "INVITE", "MESSAGE", "SUBSCRIBE"},
 		MaxTokenAge:  time.Hour,
+		Leeway:       30 * time.Second,
 		Ephemeral:    EphemeralConfig{Hash: "sha1", MaxLifetime: 24 * time.Hour},
 		HSProfiles:   HSProfilesConfig{TagClaim: "tag"},
 		RateLimit:    RateLimitConfig{FailuresPerSecond: 5, Burst: 20},
@@ -247,6 +250,9 @@ func (c *Config) validate() error {
 	}
 	if slices.Contains(c.Authenticate, "ACK") || slices.Contains(c.Authenticate, "CANCEL") {
 		errs = append(errs, errors.New("authenticate: ACK and CANCEL carry no credentials"))
+	}
+	if c.Leeway < 0 || c.Leeway > 5*time.Minute {
+		errs = append(errs, errors.New("leeway: between 0 and 5m"))
 	}
 	if c.MaxTokenAge <= 0 {
 		c.MaxTokenAge = time.Hour

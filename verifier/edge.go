@@ -271,7 +271,7 @@ func (e *Edge) buildAuthenticators() error {
 		}
 		e.authn = append(e.authn, &auth.HSProfiles{
 			TagClaim: cfg.HSProfiles.TagClaim, Profiles: profiles, Audience: cfg.Audience,
-			MaxAge: cfg.MaxTokenAge, DefaultMethods: methods,
+			MaxAge: cfg.MaxTokenAge, Leeway: cfg.Leeway, DefaultMethods: methods,
 			Cache: auth.NewTokenCache(cacheSize, e.now), Now: e.now,
 		})
 		e.bearer = true
@@ -288,7 +288,7 @@ func (e *Edge) buildAuthenticators() error {
 			e.log.Info().Int("keys", e.jwks.Len()).Msg("jwks fetched")
 		}
 		e.authn = append(e.authn, &auth.BearerJWT{
-			Verifier: &chain.EdgeVerifier{Keys: e.jwks, Issuer: cfg.Issuer, Audience: cfg.Audience, MaxAge: cfg.MaxTokenAge, Now: e.now},
+			Verifier: &chain.EdgeVerifier{Keys: e.jwks, Issuer: cfg.Issuer, Audience: cfg.Audience, MaxAge: cfg.MaxTokenAge, Leeway: cfg.Leeway, Now: e.now},
 			Cache:    auth.NewTokenCache(cacheSize, e.now),
 			SkipHMAC: hasHS,
 		})
@@ -297,7 +297,7 @@ func (e *Edge) buildAuthenticators() error {
 	if cfg.Introspection.URL != "" {
 		e.authn = append(e.authn, &auth.Introspection{
 			URL: cfg.Introspection.URL, ClientID: cfg.Introspection.ClientID, ClientSecret: cfg.Introspection.ClientSecret,
-			Audience: cfg.Audience, Issuer: cfg.Issuer, MaxAge: cfg.MaxTokenAge, DefaultMethods: methods,
+			Audience: cfg.Audience, Issuer: cfg.Issuer, MaxAge: cfg.MaxTokenAge, Leeway: cfg.Leeway, DefaultMethods: methods,
 			Client: e.http, Cache: auth.NewTokenCache(cacheSize, e.now), Now: e.now,
 		})
 		e.bearer = true

@@ -36,6 +36,8 @@ type Introspection struct {
 	// MaxAge caps the cache lifetime of an answer (and refuses tokens
 	// whose exp - iat is longer); zero means only exp bounds it.
 	MaxAge time.Duration
+	// Leeway tolerated on exp and nbf.
+	Leeway time.Duration
 	// DefaultMethods is the grant given when the answer carries no "sip"
 	// member.
 	DefaultMethods []string
@@ -94,9 +96,9 @@ func (in *Introspection) Verify(ctx context.Context, token string) (*Identity, e
 		return nil, bad("inactive", chain.ErrBadSignature)
 	case a.Exp == 0:
 		return nil, bad("no exp", chain.ErrMissingClaim)
-	case !now.Before(time.Unix(a.Exp, 0)):
+	case !now.Before(time.Unix(a.Exp, 0).Add(in.Leeway)):
 		return nil, bad("exp", chain.ErrExpired)
-	case a.Nbf != 0 && now.Before(time.Unix(a.Nbf, 0)):
+	case a.Nbf != 0 && now.Before(time.Unix(a.Nbf, 0).Add(-in.Leeway)):
 		return nil, bad("nbf", chain.ErrNotYetValid)
 	case a.Sub == "":
 		return nil, bad("sub", chain.ErrMissingClaim)

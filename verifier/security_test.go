@@ -12,6 +12,7 @@ import (
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/trunkpass/trunkpass/chain"
 )
 
@@ -446,4 +447,34 @@ func TestStatelessWorkersAreBounded(t *testing.T) {
 	if res == nil || res.StatusCode != 200 {
 		t.Fatalf("answer %v, want 200 once workers are free", res)
 	}
+}
+
+func TestIssuerClockSkew(t *testing.T) {
+	is := newTestIssuer(t)
+	e := newTestEdge(t, testConfig(is.srv.URL))
+	ahead := func(d time.Duration) func(*chain.EdgeClaims) {
+		return func(c *chain.EdgeClaims) {
+			now := time.Now().Add(d)
+			c.IssuedAt, c.NotBefore = jwt.NewNumericDate(now), jwt.NewNumericDate(now)
+			c.ExpiresAt = jwt.NewNumericDate(now.Add(10 * time.Minute))
+		}
+	}
+	register := func(token string) *sip.Response {
+		return handle(e, sipRequest(t, "REGISTER", "sip:trunk.example.net", alice, alice, visitor, "Authorization", "Bearer "+token))
+	}
+	t.Run("a fresh token from an issuer 5 s ahead is accepted", func(t *testing.T) {
+		if res := register(is.mint(t, ahead(5*time.Second))); res.StatusCode != 200 {
+			t.Fatalf("status %d %s", res.StatusCode, res.Reason)
+		}
+	})
+	t.Run("a token issued beyond the leeway is refused", func(t *testing.T) {
+		if res := register(is.mint(t, ahead(2*time.Minute))); res.StatusCode != 401 {
+			t.Fatalf("status %d %s", res.StatusCode, res.Reason)
+		}
+	})
+	t.Run("leeway defaults to 30 s", func(t *testing.T) {
+		if got := DefaultConfig().Leeway; got != 30*time.Second {
+			t.Fatalf("default %s", got)
+		}
+	})
 }
