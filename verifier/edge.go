@@ -291,6 +291,8 @@ func (e *Edge) buildAuthenticators() error {
 			Verifier: &chain.EdgeVerifier{Keys: e.jwks, Issuer: cfg.Issuer, Audience: cfg.Audience, MaxAge: cfg.MaxTokenAge, Leeway: cfg.Leeway, Now: e.now},
 			Cache:    auth.NewTokenCache(cacheSize, e.now),
 			SkipHMAC: hasHS,
+			// With introspection too, tokens not of this issuer go there.
+			PassUnknown: cfg.Introspection.URL != "",
 		})
 		e.bearer = true
 	}

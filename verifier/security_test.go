@@ -1,8 +1,11 @@
 package verifier
 
 import (
+	"encoding/json"
 	"fmt"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -475,6 +478,41 @@ func TestIssuerClockSkew(t *testing.T) {
 	t.Run("leeway defaults to 30 s", func(t *testing.T) {
 		if got := DefaultConfig().Leeway; got != 30*time.Second {
 			t.Fatalf("default %s", got)
+		}
+	})
+}
+
+func TestIssuerAndIntrospectionTogether(t *testing.T) {
+	is := newTestIssuer(t)
+	introspection := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.ParseForm()
+		if r.Form.Get("token") != "opaque-alice" {
+			json.NewEncoder(w).Encode(map[string]any{"active": false})
+			return
+		}
+		json.NewEncoder(w).Encode(map[string]any{"active": true, "sub": "alice", "iss": is.srv.URL, "aud": "sip:trunk.example.net",
+			"exp": time.Now().Add(5 * time.Minute).Unix(), "sip": map[string]any{"aor": alice, "methods": []string{"REGISTER"}}})
+	}))
+	t.Cleanup(introspection.Close)
+	cfg := testConfig(is.srv.URL)
+	cfg.Introspection.URL = introspection.URL
+	e := newTestEdge(t, cfg)
+	register := func(token string) *sip.Response {
+		return handle(e, sipRequest(t, "REGISTER", "sip:trunk.example.net", alice, alice, visitor, "Authorization", "Bearer "+token))
+	}
+	t.Run("an opaque token is introspected", func(t *testing.T) {
+		if res := register("opaque-alice"); res.StatusCode != 200 {
+			t.Fatalf("status %d %s", res.StatusCode, res.Reason)
+		}
+	})
+	t.Run("an edge token is still verified locally", func(t *testing.T) {
+		if res := register(is.mint(t, nil)); res.StatusCode != 200 {
+			t.Fatalf("status %d %s", res.StatusCode, res.Reason)
+		}
+	})
+	t.Run("an opaque token the server calls inactive is invalid", func(t *testing.T) {
+		if res := register("opaque-mallory"); res.StatusCode != 401 {
+			t.Fatalf("status %d %s", res.StatusCode, res.Reason)
 		}
 	})
 }

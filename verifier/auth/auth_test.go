@@ -219,6 +219,12 @@ func TestIntrospection(t *testing.T) {
 			json.NewEncoder(w).Encode(map[string]any{"active": true, "sub": "alice", "aud": []string{"sip:trunk.example.net"},
 				"iat": t0.Unix(), "exp": t0.Add(5 * time.Minute).Unix(), "cid": "acme",
 				"sip": map[string]any{"aor": "sip:alice@acme.example", "methods": []string{"REGISTER"}}})
+		case "noiss", "otheriss":
+			a := map[string]any{"active": true, "sub": "alice", "aud": "sip:trunk.example.net", "exp": t0.Add(time.Minute).Unix()}
+			if r.Form.Get("token") == "otheriss" {
+				a["iss"] = "https://other.example"
+			}
+			json.NewEncoder(w).Encode(a)
 		case "otheraud":
 			json.NewEncoder(w).Encode(map[string]any{"active": true, "sub": "alice", "aud": "sip:other", "exp": t0.Add(time.Minute).Unix()})
 		default:
@@ -259,6 +265,18 @@ func TestIntrospection(t *testing.T) {
 	t.Run("another audience is invalid", func(t *testing.T) {
 		if _, err := in.Verify(ctx, "otheraud"); !errors.Is(err, chain.ErrAudience) {
 			t.Fatal(err)
+		}
+	})
+	t.Run("with an issuer configured, an answer without iss or with another is invalid", func(t *testing.T) {
+		strict := *in
+		strict.Issuer, strict.Cache = "https://issuer.example", nil
+		for _, tok := range []string{"noiss", "otheriss"} {
+			if _, err := strict.Verify(ctx, tok); !errors.Is(err, ErrInvalidCredentials) || !errors.Is(err, chain.ErrIssuer) {
+				t.Fatalf("%s: %v", tok, err)
+			}
+		}
+		if _, err := in.Verify(ctx, "noiss"); err != nil {
+			t.Fatalf("without an issuer configured: %v", err)
 		}
 	})
 	t.Run("a wrong client secret makes the server unavailable, not the token invalid", func(t *testing.T) {
@@ -436,4 +454,38 @@ func TestParseDigest(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestBearerJWTPassesForeignTokensOn(t *testing.T) {
+	is := newIssuer(t)
+	now := t0.Add(time.Minute)
+	b := &BearerJWT{
+		Verifier:    &chain.EdgeVerifier{Keys: NewJWKSource(is.srv.URL, "", is.srv.Client(), time.Hour), Issuer: is.srv.URL, Audience: "sip:trunk.example.net", MaxAge: time.Hour, Now: clock(&now)},
+		PassUnknown: true,
+	}
+	ctx := context.Background()
+	other, _ := chain.GenerateSigningKey(chain.AlgEdDSA, t0)
+	other.State = chain.KeyActive
+	good := is.mint(t, is.active(), nil)
+	forged := good[:len(good)-4] + "AAAA"
+	for _, tt := range []struct {
+		name, token string
+		want        error
+	}{
+		{"an opaque token is left to the next authenticator", "opaque-token-1234", ErrNoCredentials},
+		{"a JWT of another issuer is left to the next authenticator", is.mint(t, other, func(c *chain.EdgeClaims) { c.Issuer = "https://as.example" }), ErrNoCredentials},
+		{"a JWT whose kid is unknown is left to the next authenticator", is.mint(t, other, nil), ErrNoCredentials},
+		{"a forged JWT of a known kid is invalid", forged, ErrInvalidCredentials},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := b.Authenticate(ctx, request(sip.REGISTER, "Authorization", "Bearer "+tt.token), src); !errors.Is(err, tt.want) {
+				t.Fatalf("err %v, want %v", err, tt.want)
+			}
+		})
+	}
+	t.Run("a good token verifies", func(t *testing.T) {
+		if _, err := b.Authenticate(ctx, request(sip.REGISTER, "Authorization", "Bearer "+good), src); err != nil {
+			t.Fatal(err)
+		}
+	})
 }

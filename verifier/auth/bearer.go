@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -23,6 +24,11 @@ type BearerJWT struct {
 	// SkipHMAC leaves tokens whose header names an HS algorithm to another
 	// authenticator (HSProfiles) by answering ErrNoCredentials.
 	SkipHMAC bool
+	// PassUnknown leaves to a later authenticator (introspection), by
+	// answering ErrNoCredentials, the Bearer tokens that are not this
+	// issuer's: not a JWT, another (unverified) iss, or a kid unknown to
+	// Keys. Those tokens are then verified there, never accepted here.
+	PassUnknown bool
 }
 
 // NameBearer is the BearerJWT authenticator's name in Identity and metrics.
@@ -37,7 +43,37 @@ func (b *BearerJWT) Authenticate(_ context.Context, req *sip.Request, _ netip.Ad
 	if b.SkipHMAC && isHMACToken(token) {
 		return nil, fmt.Errorf("bearer: HMAC token: %w", ErrNoCredentials)
 	}
-	return b.Verify(token)
+	if b.PassUnknown && !b.mayBeOurs(token) {
+		return nil, fmt.Errorf("bearer: not a token of this issuer: %w", ErrNoCredentials)
+	}
+	id, err := b.Verify(token)
+	if b.PassUnknown && errors.Is(err, chain.ErrUnknownKey) {
+		return nil, fmt.Errorf("bearer: unknown kid: %w", ErrNoCredentials)
+	}
+	return id, err
+}
+
+// mayBeOurs reports whether token looks like a JWT naming the verifier's
+// issuer (unverified: it only picks the authenticator).
+func (b *BearerJWT) mayBeOurs(token string) bool {
+	if _, ok := peekAlg(token); !ok {
+		return false
+	}
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 || len(parts[1]) > chain.DefaultMaxTokenSize {
+		return false
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return false
+	}
+	var c struct {
+		Iss string `json:"iss"`
+	}
+	if json.Unmarshal(raw, &c) != nil {
+		return false
+	}
+	return c.Iss == b.Verifier.Issuer
 }
 
 // Verify checks token and returns its identity.

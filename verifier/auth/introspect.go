@@ -31,7 +31,8 @@ type Introspection struct {
 	ClientSecret string
 	// Audience, when set, must be among the answer's aud values.
 	Audience string
-	// Issuer, when set, must be the answer's iss.
+	// Issuer, when set, must be the answer's iss (an answer without iss is
+	// refused).
 	Issuer string
 	// MaxAge caps the cache lifetime of an answer (and refuses tokens
 	// whose exp - iat is longer); zero means only exp bounds it.
@@ -102,7 +103,7 @@ func (in *Introspection) Verify(ctx context.Context, token string) (*Identity, e
 		return nil, bad("nbf", chain.ErrNotYetValid)
 	case a.Sub == "":
 		return nil, bad("sub", chain.ErrMissingClaim)
-	case in.Issuer != "" && a.Iss != "" && a.Iss != in.Issuer:
+	case in.Issuer != "" && a.Iss != in.Issuer:
 		return nil, bad("iss", chain.ErrIssuer)
 	case in.Audience != "" && !audContains(a.Aud, in.Audience):
 		return nil, bad("aud", chain.ErrAudience)
