@@ -38,6 +38,10 @@ type Identity struct {
 	Grant *chain.SIPGrant
 	// ExpiresAt is when the credential stops being valid.
 	ExpiresAt time.Time
+	// KeyID is the kid of the issuer key that verified an edge token ("" for
+	// other credentials): a cached identity whose key has left the JWKS is
+	// no longer trusted.
+	KeyID string
 }
 
 // Errors of the authenticators; match them with errors.Is.

@@ -195,6 +195,22 @@ func TestBearerJWTWithLiveIssuer(t *testing.T) {
 			t.Fatalf("%d fetches for 20 unknown kids", n)
 		}
 	})
+	t.Run("a cached token stops working when its key leaves the JWKS", func(t *testing.T) {
+		if _, err := b.Verify(tok); err != nil {
+			t.Fatal(err)
+		}
+		all := *is.keys.Load()
+		is.keys.Store(&[]*chain.SigningKey{is.active()})
+		defer is.keys.Store(&all)
+		if err := keys.Refresh(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.Verify(tok); !errors.Is(err, ErrInvalidCredentials) || !errors.Is(err, chain.ErrUnknownKey) {
+			t.Fatalf("token of a removed key: %v", err)
+		}
+		is.keys.Store(&all)
+		keys.Refresh(ctx)
+	})
 	t.Run("a cached token stops working when it expires", func(t *testing.T) {
 		now = t0.Add(11 * time.Minute)
 		defer func() { now = t0.Add(time.Minute) }()

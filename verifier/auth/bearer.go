@@ -82,7 +82,11 @@ func (b *BearerJWT) Verify(token string) (*Identity, error) {
 	if b.Cache != nil {
 		key = b.Cache.Key(token)
 		if id, ok := b.Cache.Get(key); ok {
-			return id, nil
+			// A key that left the JWKS takes its tokens with it.
+			if _, known := b.Verifier.Keys.LookupKey(id.KeyID); known {
+				return id, nil
+			}
+			b.Cache.Delete(key)
 		}
 	}
 	claims, err := b.Verifier.Verify(token)
@@ -90,6 +94,7 @@ func (b *BearerJWT) Verify(token string) (*Identity, error) {
 		return nil, fmt.Errorf("bearer: %w: %w", ErrInvalidCredentials, err)
 	}
 	id := identityOf(NameBearer, claims)
+	_, id.KeyID, _ = peekHeader(token)
 	if b.Cache != nil {
 		b.Cache.Put(key, id)
 	}
@@ -153,21 +158,28 @@ func isHMACToken(token string) bool {
 
 // peekAlg reads the alg of a JWT's unverified header.
 func peekAlg(token string) (string, bool) {
+	alg, _, ok := peekHeader(token)
+	return alg, ok
+}
+
+// peekHeader reads the alg and kid of a JWT's unverified header.
+func peekHeader(token string) (alg, kid string, ok bool) {
 	dot := strings.IndexByte(token, '.')
 	if dot <= 0 || dot > 512 {
-		return "", false
+		return "", "", false
 	}
 	raw, err := base64.RawURLEncoding.DecodeString(token[:dot])
 	if err != nil {
-		return "", false
+		return "", "", false
 	}
 	var h struct {
 		Alg string `json:"alg"`
+		Kid string `json:"kid"`
 	}
 	if json.Unmarshal(raw, &h) != nil {
-		return "", false
+		return "", "", false
 	}
-	return h.Alg, true
+	return h.Alg, h.Kid, true
 }
 
 var _ Authenticator = (*BearerJWT)(nil)
