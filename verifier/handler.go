@@ -160,6 +160,7 @@ func reason(err error) string {
 		{chain.ErrMissingClaim, "missing_claim"},
 		{chain.ErrTooLarge, "too_large"},
 		{auth.ErrNonce, "bad_nonce"},
+		{auth.ErrURIMismatch, "uri_mismatch"},
 		{chain.ErrMalformed, "malformed"},
 		{ErrAORMismatch, "aor_mismatch"},
 		{ErrMethod, "method"},

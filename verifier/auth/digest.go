@@ -45,6 +45,11 @@ const (
 // nonce key).
 var ErrNonce = errors.New("nonce not ours")
 
+// ErrURIMismatch means the uri of Digest credentials does not name the
+// resource of the request they came with (RFC 3261 §22.4): an answer
+// computed for one request replayed on another.
+var ErrURIMismatch = errors.New("digest uri does not match the Request-URI")
+
 // Digest authenticates SIP Digest answers made with ephemeral credentials
 // in the Kamailio auth_ephemeral style: the username is "<expiry>:<user>"
 // (user may be user@domain), the password the base64 HMAC of the username
@@ -253,11 +258,13 @@ func (d *Digest) Authenticate(_ context.Context, req *sip.Request, _ netip.AddrP
 	if !ok || scheme != SchemeDigest {
 		return nil, fmt.Errorf("digest: %w", ErrNoCredentials)
 	}
-	return d.Verify(string(req.Method), value)
+	return d.Verify(string(req.Method), &req.Recipient, value)
 }
 
-// Verify checks the Digest credentials params for a request of method.
-func (d *Digest) Verify(method, params string) (*Identity, error) {
+// Verify checks the Digest credentials params for a request of method
+// whose Request-URI is ruri: the credentials' uri must name the same
+// resource (see SameResource).
+func (d *Digest) Verify(method string, ruri *sip.Uri, params string) (*Identity, error) {
 	c, err := ParseDigest(params)
 	if err != nil {
 		return nil, fmt.Errorf("digest: %w: %w", ErrInvalidCredentials, err)
@@ -276,6 +283,9 @@ func (d *Digest) Verify(method, params string) (*Identity, error) {
 	}
 	if c.QOP != "auth" || c.Cnonce == "" || !validNC(c.NC) {
 		return nil, fmt.Errorf("digest: qop=auth, cnonce and nc required: %w: %w", ErrInvalidCredentials, chain.ErrMalformed)
+	}
+	if !SameResource(c.URI, ruri) {
+		return nil, fmt.Errorf("digest: uri: %w: %w", ErrInvalidCredentials, ErrURIMismatch)
 	}
 	nonceErr := d.CheckNonce(c.Nonce)
 	if errors.Is(nonceErr, ErrNonce) {
@@ -308,6 +318,25 @@ func (d *Digest) Verify(method, params string) (*Identity, error) {
 		}
 	}
 	return nil, fmt.Errorf("digest: response: %w: %w", ErrInvalidCredentials, chain.ErrBadSignature)
+}
+
+// SameResource reports whether uri, the uri parameter of Digest
+// credentials, names the same resource as the Request-URI ruri (RFC 3261
+// §22.4). Clients copy the Request-URI verbatim, but a proxy on the way
+// may re-serialise it, so the check is lenient about form and strict
+// about meaning: uri must parse as a SIP URI with the same scheme, user
+// and port, and the same host up to case. Parameters and headers are not
+// compared. A nil ruri matches nothing.
+func SameResource(uri string, ruri *sip.Uri) bool {
+	if ruri == nil || len(uri) > 1024 {
+		return false
+	}
+	var u sip.Uri
+	if err := sip.ParseUri(uri, &u); err != nil {
+		return false
+	}
+	return strings.EqualFold(u.Scheme, ruri.Scheme) && u.User == ruri.User &&
+		strings.EqualFold(u.Host, ruri.Host) && u.Port == ruri.Port
 }
 
 // validNC reports whether nc is 8 hex digits, not all zero.
