@@ -24,6 +24,17 @@ import (
 	"golang.org/x/time/rate"
 )
 
+func init() {
+	// Browser INVITEs carry ~2-3 KB of SDP; sipgo refuses UDP messages over
+	// its MTU setting, so relaying them to a UDP trunk needs more. It is a
+	// process-wide variable that sipgo reads on every write: set it here,
+	// before any UA runs, rather than in New while other UAs may be
+	// writing.
+	if sip.UDPMTUSize < 8192 {
+		sip.UDPMTUSize = 8192
+	}
+}
+
 // Edge is the SIP verifier edge. Make it with New, run it with
 // ListenAndServe (or Listen then Serve), stop it with Close or by ending
 // the context.
@@ -286,11 +297,6 @@ func (e *Edge) buildAuthenticators() error {
 }
 
 func (e *Edge) buildSIP() error {
-	if sip.UDPMTUSize < 8192 {
-		// Browser INVITEs carry ~2-3 KB of SDP; sipgo refuses UDP messages
-		// over the MTU setting, so relaying them to a UDP trunk needs more.
-		sip.UDPMTUSize = 8192
-	}
 	if e.cfg.UDPLinger > 0 {
 		sip.Timer_J = e.cfg.UDPLinger
 	}

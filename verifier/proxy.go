@@ -258,12 +258,26 @@ func (e *Edge) relay(req, fwd *sip.Request, tx sip.ServerTransaction, dst target
 			if res.StatusCode == 100 {
 				continue
 			}
+			accepted := req.Method == sip.INVITE && res.StatusCode >= 200 && res.StatusCode < 300
+			if accepted && canceled.Load() {
+				// The trunk answered before our CANCEL reached it (RFC 3261
+				// §9.1 allows this race); the visitor already has its 487.
+				e.endCanceledCall(fwd, res, dst)
+				return
+			}
 			out := res.Clone()
 			out.RemoveHeader("Via")
 			out.SetTransport(req.Transport())
 			out.SetDestination(req.Source())
-			if err := tx.Respond(out); err != nil && !canceled.Load() {
-				e.log.Debug().Err(err).Int("status", res.StatusCode).Msg("relay response")
+			if err := tx.Respond(out); err != nil {
+				if accepted && canceled.Load() {
+					// The CANCEL came while the 2xx was on its way.
+					e.endCanceledCall(fwd, res, dst)
+					return
+				}
+				if !canceled.Load() {
+					e.log.Debug().Err(err).Int("status", res.StatusCode).Msg("relay response")
+				}
 			}
 			if res.StatusCode >= 200 {
 				return
@@ -279,6 +293,85 @@ func (e *Edge) relay(req, fwd *sip.Request, tx sip.ServerTransaction, dst target
 			return
 		}
 	}
+}
+
+// endCanceledCall ends the call a trunk accepted (res, a 2xx to the
+// forwarded INVITE fwd) after the visitor had cancelled it: the edge, as
+// the UAC towards the trunk, sends the ACK of the 2xx and then a BYE, so
+// that no half-open call is left on the trunk. Both go to dst, where the
+// INVITE went, with the Request-URI of the 2xx's Contact and the route set
+// of the Record-Route entries the trunk side added above the edge's own.
+func (e *Edge) endCanceledCall(fwd *sip.Request, res *sip.Response, dst target) {
+	e.log.Info().Str("call_id", fwd.CallID().Value()).Int("status", res.StatusCode).
+		Msg("trunk accepted a cancelled call; sending ACK and BYE")
+	ack := e.dialogRequest(sip.ACK, fwd, res, 0)
+	e.prepare(ack, dst)
+	if err := e.cli.WriteRequest(ack, sipgo.ClientRequestAddVia); err != nil {
+		e.log.Warn().Err(err).Msg("ACK of a 2xx to a cancelled INVITE")
+	}
+	bye := e.dialogRequest(sip.BYE, fwd, res, 1)
+	e.prepare(bye, dst)
+	ctx, cancel := context.WithTimeout(context.Background(), 32*time.Second)
+	go func() {
+		defer cancel()
+		tx, err := e.cli.TransactionRequest(ctx, bye, sipgo.ClientRequestAddVia)
+		if err != nil {
+			e.log.Warn().Err(err).Msg("BYE of a cancelled call")
+			return
+		}
+		defer tx.Terminate()
+		for {
+			select {
+			case r := <-tx.Responses():
+				if r != nil && r.StatusCode < 200 {
+					continue
+				}
+			case <-tx.Done():
+			case <-ctx.Done():
+			}
+			return
+		}
+	}()
+}
+
+// dialogRequest builds an ACK or BYE of the dialog that the 2xx res to the
+// forwarded INVITE fwd set up, with the INVITE's CSeq number plus
+// cseqStep. The Via is added when it is sent.
+func (e *Edge) dialogRequest(method sip.RequestMethod, fwd *sip.Request, res *sip.Response, cseqStep uint32) *sip.Request {
+	ruri := fwd.Recipient
+	if c := res.Contact(); c != nil {
+		ruri = c.Address
+	}
+	r := sip.NewRequest(method, *ruri.Clone())
+	r.SipVersion = fwd.SipVersion
+	// Route set: the Record-Route entries above the edge's own, reversed.
+	var routes []sip.Uri
+	for _, h := range res.GetHeaders("Record-Route") {
+		rr, ok := h.(*sip.RecordRouteHeader)
+		if !ok || e.isOurs(&rr.Address) {
+			break
+		}
+		routes = append(routes, rr.Address)
+	}
+	for i := len(routes) - 1; i >= 0; i-- {
+		r.AppendHeader(&sip.RouteHeader{Address: *routes[i].Clone()})
+	}
+	maxfwd := sip.MaxForwardsHeader(70)
+	r.AppendHeader(&maxfwd)
+	if h := fwd.From(); h != nil {
+		r.AppendHeader(sip.HeaderClone(h))
+	}
+	if h := res.To(); h != nil {
+		r.AppendHeader(sip.HeaderClone(h))
+	}
+	if h := fwd.CallID(); h != nil {
+		r.AppendHeader(sip.HeaderClone(h))
+	}
+	if h := fwd.CSeq(); h != nil {
+		r.AppendHeader(&sip.CSeqHeader{SeqNo: h.SeqNo + cseqStep, MethodName: method})
+	}
+	r.SetBody(nil)
+	return r
 }
 
 // forwardCancel sends a CANCEL for the forwarded INVITE fwd (same Via branch,
