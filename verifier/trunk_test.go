@@ -10,6 +10,7 @@ import (
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
+	"github.com/trunkpass/trunkpass/chain"
 	"github.com/trunkpass/trunkpass/internal/testpeer"
 )
 
@@ -201,5 +202,43 @@ func TestCancelledCallAcceptedByTheTrunk(t *testing.T) {
 	}
 	if len(got) != 3 || got[0] != "CANCEL" || got[1] != "ACK" || got[2] != "BYE" {
 		t.Fatalf("trunk received %q after the INVITE, want CANCEL, ACK, BYE", got)
+	}
+}
+
+// TestRoutesPerCustomer: a visitor of a customer with a route reaches
+// that route's trunk; a visitor of another customer reaches the upstream.
+func TestRoutesPerCustomer(t *testing.T) {
+	is := newTestIssuer(t)
+	routeA, upstream := startStandInTrunk(t, false), startStandInTrunk(t, false)
+	cfg := testConfig(is.srv.URL)
+	cfg.Upstream = upstream.uri()
+	cfg.Routes = map[string]string{"acme": routeA.uri()}
+	e := startEdge(t, cfg)
+	message := func(cid string) *sip.Response {
+		tok := is.mint(t, func(c *chain.EdgeClaims) { c.CID = cid; c.SIP.Methods = []string{"MESSAGE"} })
+		req := sipRequest(t, "MESSAGE", "sip:+441234567@trunk.example.net", alice, "sip:+441234567@trunk.example.net", visitor,
+			"Proxy-Authorization", "Bearer "+tok)
+		return handle(e, req)
+	}
+	tests := []struct {
+		name      string
+		cid       string
+		want, not *standInTrunk
+	}{
+		{"a visitor of customer acme reaches acme's route", "acme", routeA, upstream},
+		{"a visitor of customer globex, without a route, reaches the upstream", "globex", upstream, routeA},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if res := message(tt.cid); res == nil || res.StatusCode != 200 {
+				t.Fatalf("answer %v", res)
+			}
+			if m := tt.want.next(5 * time.Second); m != "MESSAGE" {
+				t.Fatalf("the expected trunk got %q", m)
+			}
+			if n := len(tt.not.got); n != 0 {
+				t.Fatalf("the other trunk got %d requests", n)
+			}
+		})
 	}
 }
