@@ -270,6 +270,8 @@ func (e *Edge) buildAuthenticators() error {
 			Verifier: &chain.EdgeVerifier{Keys: e.jwks, Issuer: cfg.Issuer, Audience: cfg.Audience, MaxAge: cfg.MaxTokenAge, Now: e.now},
 			Cache:    auth.NewTokenCache(cacheSize, e.now),
 			SkipHMAC: hasHS,
+			// Opaque tokens are for the introspection endpoint.
+			SkipOpaque: cfg.Introspection.URL != "",
 		})
 		e.bearer = true
 	}

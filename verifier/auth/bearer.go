@@ -23,6 +23,10 @@ type BearerJWT struct {
 	// SkipHMAC leaves tokens whose header names an HS algorithm to another
 	// authenticator (HSProfiles) by answering ErrNoCredentials.
 	SkipHMAC bool
+	// SkipOpaque leaves tokens that are not JWS compact serialisations
+	// (header.payload.signature) to another authenticator (Introspection)
+	// by answering ErrNoCredentials.
+	SkipOpaque bool
 }
 
 // NameBearer is the BearerJWT authenticator's name in Identity and metrics.
@@ -36,6 +40,9 @@ func (b *BearerJWT) Authenticate(_ context.Context, req *sip.Request, _ netip.Ad
 	}
 	if b.SkipHMAC && isHMACToken(token) {
 		return nil, fmt.Errorf("bearer: HMAC token: %w", ErrNoCredentials)
+	}
+	if b.SkipOpaque && strings.Count(token, ".") != 2 {
+		return nil, fmt.Errorf("bearer: opaque token: %w", ErrNoCredentials)
 	}
 	return b.Verify(token)
 }
