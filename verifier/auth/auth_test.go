@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -426,6 +427,54 @@ func TestDigest(t *testing.T) {
 		c := d.Challenges(true)
 		if len(c) != 2 || !strings.Contains(c[1], "algorithm=SHA-256") || !strings.Contains(c[0], "algorithm=MD5") || !strings.Contains(c[0], `qop="auth"`) || !strings.Contains(c[0], "stale=true") {
 			t.Fatalf("challenges %q", c)
+		}
+	})
+}
+
+func TestDigestHA1Cache(t *testing.T) {
+	now := t0
+	d, secret := newDigest(t, &now)
+	ruri := uri(t, "sip:trunk.example.net")
+	username, password, _ := chain.MintEphemeral(secret, "alice", t0.Add(time.Hour), chain.EphemeralFormat{})
+	good := answer(t, d.Challenges(false)[0], "REGISTER", "sip:trunk.example.net", username, password)
+	if _, err := d.Verify("REGISTER", ruri, good); err != nil {
+		t.Fatal(err)
+	}
+	if d.ha1.len() != 1 {
+		t.Fatalf("%d cached HA1 values after a good answer", d.ha1.len())
+	}
+	t.Run("a wrong answer for a cached username still fails", func(t *testing.T) {
+		bad := answer(t, d.Challenges(false)[0], "REGISTER", "sip:trunk.example.net", username, "wrong")
+		if _, err := d.Verify("REGISTER", ruri, bad); !errors.Is(err, chain.ErrBadSignature) {
+			t.Fatalf("err = %v", err)
+		}
+	})
+	t.Run("a cached HA1 stops working when its secret is removed", func(t *testing.T) {
+		secrets := d.Verifier.Secrets
+		defer func() { d.Verifier.Secrets = secrets }()
+		d.Verifier.Secrets = [][]byte{[]byte("newer"), []byte("replacement")}
+		if _, err := d.Verify("REGISTER", ruri, good); !errors.Is(err, chain.ErrBadSignature) {
+			t.Fatalf("err = %v", err)
+		}
+	})
+	t.Run("failed answers are not cached", func(t *testing.T) {
+		before := d.ha1.len()
+		u, _, _ := chain.MintEphemeral(secret, "mallory", t0.Add(time.Hour), chain.EphemeralFormat{})
+		d.Verify("REGISTER", ruri, answer(t, d.Challenges(false)[0], "REGISTER", "sip:trunk.example.net", u, "guess"))
+		if d.ha1.len() != before {
+			t.Fatal("a failed answer was cached")
+		}
+	})
+	t.Run("the cache is bounded", func(t *testing.T) {
+		d.HA1Cache = 50
+		for i := range 200 {
+			u, p, _ := chain.MintEphemeral(secret, fmt.Sprint("user", i), t0.Add(time.Hour), chain.EphemeralFormat{})
+			if _, err := d.Verify("REGISTER", ruri, answer(t, d.Challenges(false)[0], "REGISTER", "sip:trunk.example.net", u, p)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n := d.ha1.len(); n > 50 {
+			t.Fatalf("%d cached HA1 values", n)
 		}
 	})
 }
