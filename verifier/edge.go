@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/tls"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -12,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emiago/sipgo"
@@ -55,6 +57,7 @@ type Edge struct {
 	digest       *auth.Digest
 	jwks         *auth.JWKSource
 	bearer       bool
+	remoteAuth   bool // an authenticator asks a server per request (introspection)
 	authenticate map[sip.RequestMethod]bool
 
 	table        *registrar.Table
@@ -65,6 +68,10 @@ type Edge struct {
 
 	flowKey []byte
 	host    string
+
+	bearerPlain string        // the Bearer challenge without error
+	tagPrefix   string        // To tags of stateless answers: prefix + counter
+	tagSeq      atomic.Uint64 // counter of those tags
 
 	limitMu  sync.Mutex
 	limiters map[netip.Addr]*rate.Limiter
@@ -181,6 +188,10 @@ func New(cfg Config, opts ...Option) (*Edge, error) {
 	if err := e.buildSIP(); err != nil {
 		return nil, err
 	}
+	e.bearerPlain = e.bearerChallenge(false, "")
+	var tag [6]byte
+	rand.Read(tag[:])
+	e.tagPrefix = hex.EncodeToString(tag[:]) + "."
 	return e, nil
 }
 
@@ -282,6 +293,7 @@ func (e *Edge) buildAuthenticators() error {
 			Client: e.http, Cache: auth.NewTokenCache(cacheSize, e.now), Now: e.now,
 		})
 		e.bearer = true
+		e.remoteAuth = true
 	}
 	if len(cfg.Ephemeral.Secrets) > 0 {
 		h, _ := chain.ParseHash(cfg.Ephemeral.Hash)

@@ -50,6 +50,9 @@ func (e *Edge) isLocalIP(ip netip.Addr) bool {
 // removeOurRoutes pops the Route entries naming this edge from the top of
 // req (loose routing) and returns the flow token found in them, if any.
 func (e *Edge) removeOurRoutes(req *sip.Request) (f flow, ok bool, popped int) {
+	if firstHeader(req, "Route") == nil {
+		return f, ok, popped // spare sipgo's lazy Route lookup, which allocates
+	}
 	for {
 		r := req.Route()
 		if r == nil || !e.isOurs(&r.Address) {
@@ -168,6 +171,17 @@ func (e *Edge) assertedIdentity(id *auth.Identity, req *sip.Request) string {
 		aor += "@" + host
 	}
 	return "<sip:" + aor + ">"
+}
+
+// firstHeader is the first header of req named name (any case), found
+// without the allocations of req.GetHeader.
+func firstHeader(req *sip.Request, name string) sip.Header {
+	for _, h := range req.Headers() {
+		if strings.EqualFold(h.Name(), name) {
+			return h
+		}
+	}
+	return nil
 }
 
 // stripCredentials removes the credentials the edge consumed.
@@ -426,7 +440,7 @@ func (e *Edge) register(req *sip.Request, tx sip.ServerTransaction, id *auth.Ide
 	aor := registrar.Key(to.Address.User, to.Address.Host)
 	now := e.now()
 	defaultExp := e.cfg.MaxExpires
-	if h := req.GetHeader("Expires"); h != nil {
+	if h := firstHeader(req, "Expires"); h != nil {
 		n, err := strconv.Atoi(strings.TrimSpace(h.Value()))
 		if err != nil || n < 0 {
 			e.respond(tx, req, 400, "Bad Request: Expires", nil)
@@ -434,7 +448,12 @@ func (e *Edge) register(req *sip.Request, tx sip.ServerTransaction, id *auth.Ide
 		}
 		defaultExp = n
 	}
-	contacts := req.GetHeaders("Contact")
+	var contacts []sip.Header
+	for _, h := range req.Headers() {
+		if strings.EqualFold(h.Name(), "Contact") {
+			contacts = append(contacts, h)
+		}
+	}
 	var bs []registrar.Binding
 	switch {
 	case len(contacts) == 1 && strings.TrimSpace(contacts[0].Value()) == "*":
@@ -474,10 +493,16 @@ func (e *Edge) register(req *sip.Request, tx sip.ServerTransaction, id *auth.Ide
 			if exp == 0 {
 				until = now
 			}
-			cc := c.Clone()
-			cc.Params.Remove("expires")
+			contact := ""
+			if c.Params.Has("expires") {
+				cc := c.Clone()
+				cc.Params.Remove("expires")
+				contact = cc.Value()
+			} else {
+				contact = c.Value()
+			}
 			updates = append(updates, registrar.Binding{
-				Contact: cc.Value(), URI: c.Address.String(), Source: src,
+				Contact: contact, URI: c.Address.String(), Source: src,
 				Transport: strings.ToUpper(req.Transport()), CallID: req.CallID().Value(),
 				CSeq: req.CSeq().SeqNo, Expires: until,
 			})
