@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/tls"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -12,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emiago/sipgo"
@@ -23,6 +25,17 @@ import (
 	"github.com/trunkpass/trunkpass/verifier/registrar"
 	"golang.org/x/time/rate"
 )
+
+func init() {
+	// Browser INVITEs carry ~2-3 KB of SDP; sipgo refuses UDP messages over
+	// its MTU setting, so relaying them to a UDP trunk needs more. It is a
+	// process-wide variable that sipgo reads on every write: set it here,
+	// before any UA runs, rather than in New while other UAs may be
+	// writing.
+	if sip.UDPMTUSize < 8192 {
+		sip.UDPMTUSize = 8192
+	}
+}
 
 // Edge is the SIP verifier edge. Make it with New, run it with
 // ListenAndServe (or Listen then Serve), stop it with Close or by ending
@@ -44,6 +57,7 @@ type Edge struct {
 	digest       *auth.Digest
 	jwks         *auth.JWKSource
 	bearer       bool
+	remoteAuth   bool // an authenticator asks a server per request (introspection)
 	authenticate map[sip.RequestMethod]bool
 	allowVisitor string // Allow header of answers to visitors' unauthenticated methods
 
@@ -59,6 +73,10 @@ type Edge struct {
 
 	flowKey []byte
 	host    string
+
+	bearerPlain string        // the Bearer challenge without error
+	tagPrefix   string        // To tags of stateless answers: prefix + counter
+	tagSeq      atomic.Uint64 // counter of those tags
 
 	limitMu     sync.Mutex
 	limiters    map[netip.Addr]*rate.Limiter // by limiterKey
@@ -189,6 +207,10 @@ func New(cfg Config, opts ...Option) (*Edge, error) {
 	if err := e.buildSIP(); err != nil {
 		return nil, err
 	}
+	e.bearerPlain = e.bearerChallenge(false, "")
+	var tag [6]byte
+	rand.Read(tag[:])
+	e.tagPrefix = hex.EncodeToString(tag[:]) + "."
 	return e, nil
 }
 
@@ -291,7 +313,9 @@ func (e *Edge) buildAuthenticators() error {
 			Verifier: &chain.EdgeVerifier{Keys: e.jwks, Issuer: cfg.Issuer, Audience: cfg.Audience, MaxAge: cfg.MaxTokenAge, Leeway: cfg.Leeway, Now: e.now},
 			Cache:    auth.NewTokenCache(cacheSize, e.now),
 			SkipHMAC: hasHS,
-			// With introspection too, tokens not of this issuer go there.
+			// With introspection too, tokens not of this issuer go there:
+			// opaque ones, JWTs of another iss or of an unknown kid.
+			SkipOpaque:  cfg.Introspection.URL != "",
 			PassUnknown: cfg.Introspection.URL != "",
 		})
 		e.bearer = true
@@ -303,6 +327,7 @@ func (e *Edge) buildAuthenticators() error {
 			Client: e.http, Cache: auth.NewTokenCache(cacheSize, e.now), Now: e.now,
 		})
 		e.bearer = true
+		e.remoteAuth = true
 	}
 	if len(cfg.Ephemeral.Secrets) > 0 {
 		h, _ := chain.ParseHash(cfg.Ephemeral.Hash)
@@ -319,22 +344,7 @@ func (e *Edge) buildAuthenticators() error {
 	return nil
 }
 
-var udpMTUOnce sync.Once
-
-// raiseUDPMTU raises sipgo's process-wide UDP message limit once, before
-// any transport of this process reads it: browser INVITEs carry ~2-3 KB
-// of SDP and sipgo refuses UDP messages over the MTU setting, so relaying
-// them to a UDP trunk needs more.
-func raiseUDPMTU() {
-	udpMTUOnce.Do(func() {
-		if sip.UDPMTUSize < 8192 {
-			sip.UDPMTUSize = 8192
-		}
-	})
-}
-
 func (e *Edge) buildSIP() error {
-	raiseUDPMTU()
 	if e.cfg.UDPLinger > 0 {
 		sip.Timer_J = e.cfg.UDPLinger
 	}

@@ -1,6 +1,7 @@
 package verifier
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net/netip"
@@ -72,9 +73,7 @@ func (e *Edge) handle(req *sip.Request, tx sip.ServerTransaction) {
 		e.respond(tx, req, 403, reasonRateLimited, nil)
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	id, err := e.authn.Authenticate(ctx, req, src)
-	cancel()
+	id, err := e.authenticateRequest(req, src)
 	if err != nil {
 		e.challenge(req, tx, src, err)
 		return
@@ -89,6 +88,17 @@ func (e *Edge) handle(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	e.toTrunk(req, tx, id, src)
+}
+
+// authenticateRequest runs the authenticators, with a deadline when one
+// of them may ask a server (introspection; JWKS fetches have their own).
+func (e *Edge) authenticateRequest(req *sip.Request, src netip.AddrPort) (*auth.Identity, error) {
+	if !e.remoteAuth {
+		return e.authn.Authenticate(context.Background(), req, src)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return e.authn.Authenticate(ctx, req, src)
 }
 
 func hasCredentials(req *sip.Request) bool {
@@ -200,6 +210,7 @@ func reason(err error) string {
 		{chain.ErrMissingClaim, "missing_claim"},
 		{chain.ErrTooLarge, "too_large"},
 		{auth.ErrNonce, "bad_nonce"},
+		{auth.ErrURIMismatch, "uri_mismatch"},
 		{chain.ErrMalformed, "malformed"},
 		{ErrAORMismatch, "aor_mismatch"},
 		{ErrMethod, "method"},
@@ -265,18 +276,39 @@ func (e *Edge) challenge(req *sip.Request, tx sip.ServerTransaction, src netip.A
 // replaces rather than appends) and answers MD5 only: so the MD5 challenge
 // stands first and, when other challenges follow it, last as well.
 func (e *Edge) addChallenges(res *sip.Response, header string, stale, invalidToken bool) {
+	e.challenges(stale, invalidToken, func(c string) { res.AppendHeader(sip.NewHeader(header, c)) })
+}
+
+// writeChallenges writes the header lines of addChallenges (no stale
+// nonce, no invalid token) to buf.
+func (e *Edge) writeChallenges(buf *bytes.Buffer, header string) {
+	e.challenges(false, false, func(c string) {
+		buf.WriteString(header)
+		buf.WriteString(": ")
+		buf.WriteString(c)
+		buf.WriteString("\r\n")
+	})
+}
+
+// challenges calls add with each challenge, in the order addChallenges
+// documents.
+func (e *Edge) challenges(stale, invalidToken bool, add func(string)) {
 	var digest []string
 	if e.digest != nil {
 		digest = e.digest.Challenges(stale)
 	}
 	for _, c := range digest {
-		res.AppendHeader(sip.NewHeader(header, c))
+		add(c)
 	}
 	if e.bearer {
-		res.AppendHeader(sip.NewHeader(header, e.bearerChallenge(invalidToken, "")))
+		if invalidToken {
+			add(e.bearerChallenge(true, ""))
+		} else {
+			add(e.bearerPlain)
+		}
 	}
 	if len(digest) > 0 && (e.bearer || len(digest) > 1) {
-		res.AppendHeader(sip.NewHeader(header, digest[0]))
+		add(digest[0])
 	}
 }
 

@@ -52,6 +52,9 @@ func (e *Edge) isLocalIP(ip netip.Addr) bool {
 // removeOurRoutes pops the Route entries naming this edge from the top of
 // req (loose routing) and returns their user parts (flow tokens, if any).
 func (e *Edge) removeOurRoutes(req *sip.Request) (users []string) {
+	if firstHeader(req, "Route") == nil {
+		return nil // spare sipgo's lazy Route lookup, which allocates
+	}
 	for {
 		r := req.Route()
 		if r == nil || !e.isOurs(&r.Address) {
@@ -170,9 +173,7 @@ func (e *Edge) mayRefer(req *sip.Request, f flow, src netip.AddrPort) bool {
 	if !hasCredentials(req) || e.limited(src.Addr()) {
 		return false
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	id, err := e.authn.Authenticate(ctx, req, src)
+	id, err := e.authenticateRequest(req, src)
 	if err != nil {
 		if errors.Is(err, auth.ErrInvalidCredentials) {
 			e.failed(src.Addr())
@@ -266,6 +267,17 @@ func (e *Edge) assertedIdentity(id *auth.Identity) string {
 	return "<sip:" + aor + ">"
 }
 
+// firstHeader is the first header of req named name (any case), found
+// without the allocations of req.GetHeader.
+func firstHeader(req *sip.Request, name string) sip.Header {
+	for _, h := range req.Headers() {
+		if strings.EqualFold(h.Name(), name) {
+			return h
+		}
+	}
+	return nil
+}
+
 // stripCredentials removes the credentials the edge consumed.
 func stripCredentials(req *sip.Request) {
 	removeAll(req, "Authorization")
@@ -352,12 +364,26 @@ func (e *Edge) relay(req, fwd *sip.Request, tx sip.ServerTransaction, dst target
 			if res.StatusCode == 100 {
 				continue
 			}
+			accepted := req.Method == sip.INVITE && res.StatusCode >= 200 && res.StatusCode < 300
+			if accepted && canceled.Load() {
+				// The trunk answered before our CANCEL reached it (RFC 3261
+				// §9.1 allows this race); the visitor already has its 487.
+				e.endCanceledCall(fwd, res, dst)
+				return
+			}
 			out := res.Clone()
 			out.RemoveHeader("Via")
 			out.SetTransport(req.Transport())
 			out.SetDestination(req.Source())
-			if err := tx.Respond(out); err != nil && !canceled.Load() {
-				e.log.Debug().Err(err).Int("status", res.StatusCode).Msg("relay response")
+			if err := tx.Respond(out); err != nil {
+				if accepted && canceled.Load() {
+					// The CANCEL came while the 2xx was on its way.
+					e.endCanceledCall(fwd, res, dst)
+					return
+				}
+				if !canceled.Load() {
+					e.log.Debug().Err(err).Int("status", res.StatusCode).Msg("relay response")
+				}
 			}
 			if res.StatusCode >= 200 {
 				return
@@ -373,6 +399,85 @@ func (e *Edge) relay(req, fwd *sip.Request, tx sip.ServerTransaction, dst target
 			return
 		}
 	}
+}
+
+// endCanceledCall ends the call a trunk accepted (res, a 2xx to the
+// forwarded INVITE fwd) after the visitor had cancelled it: the edge, as
+// the UAC towards the trunk, sends the ACK of the 2xx and then a BYE, so
+// that no half-open call is left on the trunk. Both go to dst, where the
+// INVITE went, with the Request-URI of the 2xx's Contact and the route set
+// of the Record-Route entries the trunk side added above the edge's own.
+func (e *Edge) endCanceledCall(fwd *sip.Request, res *sip.Response, dst target) {
+	e.log.Info().Str("call_id", fwd.CallID().Value()).Int("status", res.StatusCode).
+		Msg("trunk accepted a cancelled call; sending ACK and BYE")
+	ack := e.dialogRequest(sip.ACK, fwd, res, 0)
+	e.prepare(ack, dst)
+	if err := e.cli.WriteRequest(ack, sipgo.ClientRequestAddVia); err != nil {
+		e.log.Warn().Err(err).Msg("ACK of a 2xx to a cancelled INVITE")
+	}
+	bye := e.dialogRequest(sip.BYE, fwd, res, 1)
+	e.prepare(bye, dst)
+	ctx, cancel := context.WithTimeout(context.Background(), 32*time.Second)
+	go func() {
+		defer cancel()
+		tx, err := e.cli.TransactionRequest(ctx, bye, sipgo.ClientRequestAddVia)
+		if err != nil {
+			e.log.Warn().Err(err).Msg("BYE of a cancelled call")
+			return
+		}
+		defer tx.Terminate()
+		for {
+			select {
+			case r := <-tx.Responses():
+				if r != nil && r.StatusCode < 200 {
+					continue
+				}
+			case <-tx.Done():
+			case <-ctx.Done():
+			}
+			return
+		}
+	}()
+}
+
+// dialogRequest builds an ACK or BYE of the dialog that the 2xx res to the
+// forwarded INVITE fwd set up, with the INVITE's CSeq number plus
+// cseqStep. The Via is added when it is sent.
+func (e *Edge) dialogRequest(method sip.RequestMethod, fwd *sip.Request, res *sip.Response, cseqStep uint32) *sip.Request {
+	ruri := fwd.Recipient
+	if c := res.Contact(); c != nil {
+		ruri = c.Address
+	}
+	r := sip.NewRequest(method, *ruri.Clone())
+	r.SipVersion = fwd.SipVersion
+	// Route set: the Record-Route entries above the edge's own, reversed.
+	var routes []sip.Uri
+	for _, h := range res.GetHeaders("Record-Route") {
+		rr, ok := h.(*sip.RecordRouteHeader)
+		if !ok || e.isOurs(&rr.Address) {
+			break
+		}
+		routes = append(routes, rr.Address)
+	}
+	for i := len(routes) - 1; i >= 0; i-- {
+		r.AppendHeader(&sip.RouteHeader{Address: *routes[i].Clone()})
+	}
+	maxfwd := sip.MaxForwardsHeader(70)
+	r.AppendHeader(&maxfwd)
+	if h := fwd.From(); h != nil {
+		r.AppendHeader(sip.HeaderClone(h))
+	}
+	if h := res.To(); h != nil {
+		r.AppendHeader(sip.HeaderClone(h))
+	}
+	if h := fwd.CallID(); h != nil {
+		r.AppendHeader(sip.HeaderClone(h))
+	}
+	if h := fwd.CSeq(); h != nil {
+		r.AppendHeader(&sip.CSeqHeader{SeqNo: h.SeqNo + cseqStep, MethodName: method})
+	}
+	r.SetBody(nil)
+	return r
 }
 
 // forwardCancel sends a CANCEL for the forwarded INVITE fwd (same Via branch,
@@ -427,7 +532,7 @@ func (e *Edge) register(req *sip.Request, tx sip.ServerTransaction, id *auth.Ide
 	aor := registrar.Key(to.Address.User, to.Address.Host)
 	now := e.now()
 	defaultExp := e.cfg.MaxExpires
-	if h := req.GetHeader("Expires"); h != nil {
+	if h := firstHeader(req, "Expires"); h != nil {
 		n, err := strconv.Atoi(strings.TrimSpace(h.Value()))
 		if err != nil || n < 0 {
 			e.respond(tx, req, 400, "Bad Request: Expires", nil)
@@ -435,7 +540,12 @@ func (e *Edge) register(req *sip.Request, tx sip.ServerTransaction, id *auth.Ide
 		}
 		defaultExp = n
 	}
-	contacts := req.GetHeaders("Contact")
+	var contacts []sip.Header
+	for _, h := range req.Headers() {
+		if strings.EqualFold(h.Name(), "Contact") {
+			contacts = append(contacts, h)
+		}
+	}
 	var customer string
 	if id != nil {
 		customer = id.Customer
@@ -482,10 +592,16 @@ func (e *Edge) register(req *sip.Request, tx sip.ServerTransaction, id *auth.Ide
 			if exp == 0 {
 				until = now
 			}
-			cc := c.Clone()
-			cc.Params.Remove("expires")
+			contact := ""
+			if c.Params.Has("expires") {
+				cc := c.Clone()
+				cc.Params.Remove("expires")
+				contact = cc.Value()
+			} else {
+				contact = c.Value()
+			}
 			updates = append(updates, registrar.Binding{
-				Contact: cc.Value(), URI: c.Address.String(), Source: src,
+				Contact: contact, URI: c.Address.String(), Source: src,
 				Transport: strings.ToUpper(req.Transport()), CallID: req.CallID().Value(),
 				CSeq: req.CSeq().SeqNo, Expires: until, Customer: customer,
 			})

@@ -35,7 +35,6 @@ func startFakeTrunk(t *testing.T) *fakeTrunk {
 		t.Fatal(err)
 	}
 	ft := &fakeTrunk{addr: conn.LocalAddr().String()}
-	raiseUDPMTU() // before any sipgo transport of the test process reads it
 	ua, _ := sipgo.NewUA(sipgo.WithUserAgentHostname("127.0.0.1"))
 	srv, _ := sipgo.NewServer(ua)
 	answer := func(req *sip.Request, tx sip.ServerTransaction) {

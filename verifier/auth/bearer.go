@@ -24,6 +24,10 @@ type BearerJWT struct {
 	// SkipHMAC leaves tokens whose header names an HS algorithm to another
 	// authenticator (HSProfiles) by answering ErrNoCredentials.
 	SkipHMAC bool
+	// SkipOpaque leaves tokens that are not JWS compact serialisations
+	// (header.payload.signature) to another authenticator (Introspection)
+	// by answering ErrNoCredentials.
+	SkipOpaque bool
 	// PassUnknown leaves to a later authenticator (introspection), by
 	// answering ErrNoCredentials, the Bearer tokens that are not this
 	// issuer's: not a JWT, another (unverified) iss, or a kid unknown to
@@ -42,6 +46,9 @@ func (b *BearerJWT) Authenticate(_ context.Context, req *sip.Request, _ netip.Ad
 	}
 	if b.SkipHMAC && isHMACToken(token) {
 		return nil, fmt.Errorf("bearer: HMAC token: %w", ErrNoCredentials)
+	}
+	if b.SkipOpaque && strings.Count(token, ".") != 2 {
+		return nil, fmt.Errorf("bearer: opaque token: %w", ErrNoCredentials)
 	}
 	if b.PassUnknown && !b.mayBeOurs(token) {
 		return nil, fmt.Errorf("bearer: not a token of this issuer: %w", ErrNoCredentials)
