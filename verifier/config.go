@@ -40,6 +40,8 @@ type Config struct {
 	Authenticate []string `koanf:"authenticate" desc:"methods that need credentials"`
 	// MaxTokenAge refuses tokens whose exp - iat is longer.
 	MaxTokenAge time.Duration `koanf:"max_token_age" desc:"refuse tokens living longer than this"`
+	// Leeway is the clock skew tolerated on token exp, nbf and iat.
+	Leeway time.Duration `koanf:"leeway" desc:"clock skew tolerated on token exp, nbf and iat"`
 	// Ephemeral configures Digest with ephemeral credentials.
 	Ephemeral EphemeralConfig `koanf:"ephemeral"`
 	// Introspection configures RFC 7662 Bearer checking.
@@ -52,6 +54,9 @@ type Config struct {
 	RateLimit RateLimitConfig `koanf:"rate_limit"`
 	// TokenCache bounds the number of verified tokens remembered.
 	TokenCache int `koanf:"token_cache" desc:"verified tokens remembered (0: 100000, -1: none)"`
+	// MaxContacts bounds the bindings of one AOR and the Contact headers
+	// of one REGISTER (default 10).
+	MaxContacts int `koanf:"max_contacts" desc:"bindings per AOR and Contacts per REGISTER (0: 10)"`
 	// MaxExpires caps the Expires of registrations (seconds).
 	MaxExpires int `koanf:"max_expires" desc:"cap on REGISTER expiry, seconds"`
 	// UDPLinger is how long a finished non-INVITE server transaction over
@@ -142,10 +147,12 @@ func DefaultConfig() Config {
 		Routes:       map[string]string{},
 		Authenticate: []string{"REGISTER", "INVITE", "MESSAGE", "SUBSCRIBE"},
 		MaxTokenAge:  time.Hour,
+		Leeway:       30 * time.Second,
 		Ephemeral:    EphemeralConfig{Hash: "sha1", MaxLifetime: 24 * time.Hour},
 		HSProfiles:   HSProfilesConfig{TagClaim: "tag"},
 		RateLimit:    RateLimitConfig{FailuresPerSecond: 5, Burst: 20},
 		MaxExpires:   3600,
+		MaxContacts:  10,
 		LogLevel:     "info",
 	}
 }
@@ -244,8 +251,14 @@ func (c *Config) validate() error {
 	if slices.Contains(c.Authenticate, "ACK") || slices.Contains(c.Authenticate, "CANCEL") {
 		errs = append(errs, errors.New("authenticate: ACK and CANCEL carry no credentials"))
 	}
+	if c.Leeway < 0 || c.Leeway > 5*time.Minute {
+		errs = append(errs, errors.New("leeway: between 0 and 5m"))
+	}
 	if c.MaxTokenAge <= 0 {
 		c.MaxTokenAge = time.Hour
+	}
+	if c.MaxContacts <= 0 {
+		c.MaxContacts = 10
 	}
 	if c.MaxExpires <= 0 {
 		c.MaxExpires = 3600

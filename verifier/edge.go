@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/tls"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -12,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emiago/sipgo"
@@ -23,6 +25,17 @@ import (
 	"github.com/trunkpass/trunkpass/verifier/registrar"
 	"golang.org/x/time/rate"
 )
+
+func init() {
+	// Browser INVITEs carry ~2-3 KB of SDP; sipgo refuses UDP messages over
+	// its MTU setting, so relaying them to a UDP trunk needs more. It is a
+	// process-wide variable that sipgo reads on every write: set it here,
+	// before any UA runs, rather than in New while other UAs may be
+	// writing.
+	if sip.UDPMTUSize < 8192 {
+		sip.UDPMTUSize = 8192
+	}
+}
 
 // Edge is the SIP verifier edge. Make it with New, run it with
 // ListenAndServe (or Listen then Serve), stop it with Close or by ending
@@ -44,19 +57,33 @@ type Edge struct {
 	digest       *auth.Digest
 	jwks         *auth.JWKSource
 	bearer       bool
+	remoteAuth   bool // an authenticator asks a server per request (introspection)
 	authenticate map[sip.RequestMethod]bool
+	allowVisitor string // Allow header of answers to visitors' unauthenticated methods
 
-	table        *registrar.Table
-	upstream     *target
-	routes       map[string]target
-	trunkAddrs   map[netip.AddrPort]bool
+	table      *registrar.Table
+	upstream   *target
+	routes     map[string]target
+	routeNames []string // customers of routes, sorted: flow tokens name routes by index
+	trunkAddrs map[netip.AddrPort]bool
+	// trunkOwner maps a trunk address to the one customer whose route it
+	// is ("" when it is the upstream's or several customers').
+	trunkOwner   map[netip.AddrPort]string
 	trunkSources []netip.Prefix
 
 	flowKey []byte
 	host    string
 
-	limitMu  sync.Mutex
-	limiters map[netip.Addr]*rate.Limiter
+	bearerPlain string        // the Bearer challenge without error
+	tagPrefix   string        // To tags of stateless answers: prefix + counter
+	tagSeq      atomic.Uint64 // counter of those tags
+
+	limitMu     sync.Mutex
+	limiters    map[netip.Addr]*rate.Limiter // by limiterKey
+	maxLimiters int
+
+	// workers bounds the goroutines of stateless UDP REGISTERs.
+	workers chan struct{}
 
 	mu        sync.Mutex
 	listeners []listener
@@ -113,7 +140,10 @@ func New(cfg Config, opts ...Option) (*Edge, error) {
 		authenticate: map[sip.RequestMethod]bool{},
 		routes:       map[string]target{},
 		trunkAddrs:   map[netip.AddrPort]bool{},
+		trunkOwner:   map[netip.AddrPort]string{},
 		limiters:     map[netip.Addr]*rate.Limiter{},
+		maxLimiters:  100_000,
+		workers:      make(chan struct{}, maxStatelessWorkers),
 		ports:        map[string]int{},
 		flowKey:      make([]byte, 32),
 	}
@@ -135,9 +165,14 @@ func New(cfg Config, opts ...Option) (*Edge, error) {
 		return nil, fmt.Errorf("edge metrics: %w", err)
 	}
 	e.metrics = m
+	allow := []string{"ACK", "CANCEL", "OPTIONS"}
 	for _, meth := range cfg.Authenticate {
 		e.authenticate[sip.RequestMethod(meth)] = true
+		if !slices.Contains(allow, meth) {
+			allow = append(allow, meth)
+		}
 	}
+	e.allowVisitor = strings.Join(allow, ", ")
 	for _, l := range cfg.Listen {
 		pl, _ := parseListen(l)
 		e.listeners = append(e.listeners, pl)
@@ -153,13 +188,15 @@ func New(cfg Config, opts ...Option) (*Edge, error) {
 	if cfg.Upstream != "" {
 		t, _ := parseTarget(cfg.Upstream)
 		e.upstream = &t
-		e.addTrunkAddrs(t)
+		e.addTrunkAddrs(t, "")
 	}
 	for cid, r := range cfg.Routes {
 		t, _ := parseTarget(r)
 		e.routes[cid] = t
-		e.addTrunkAddrs(t)
+		e.routeNames = append(e.routeNames, cid)
+		e.addTrunkAddrs(t, cid)
 	}
+	slices.Sort(e.routeNames)
 	for _, s := range cfg.TrunkSources {
 		p, _ := netip.ParsePrefix(s)
 		e.trunkSources = append(e.trunkSources, p)
@@ -170,17 +207,30 @@ func New(cfg Config, opts ...Option) (*Edge, error) {
 	if err := e.buildSIP(); err != nil {
 		return nil, err
 	}
+	e.bearerPlain = e.bearerChallenge(false, "")
+	var tag [6]byte
+	rand.Read(tag[:])
+	e.tagPrefix = hex.EncodeToString(tag[:]) + "."
 	return e, nil
 }
 
-// addTrunkAddrs remembers the address of a trunk: requests from there
-// reach registered visitors without credentials.
-func (e *Edge) addTrunkAddrs(t target) {
+// addTrunkAddrs remembers the address of a trunk (the route of customer,
+// or the upstream when customer is ""): requests from there reach
+// registered visitors without credentials.
+func (e *Edge) addTrunkAddrs(t target, customer string) {
 	host, portStr, _ := net.SplitHostPort(t.hostport)
 	var port uint16
 	fmt.Sscan(portStr, &port)
+	add := func(ap netip.AddrPort) {
+		owner := customer
+		if prev, seen := e.trunkOwner[ap]; seen && prev != customer {
+			owner = ""
+		}
+		e.trunkAddrs[ap] = true
+		e.trunkOwner[ap] = owner
+	}
 	if ip, err := netip.ParseAddr(strings.Trim(host, "[]")); err == nil {
-		e.trunkAddrs[netip.AddrPortFrom(ip.Unmap(), port)] = true
+		add(netip.AddrPortFrom(ip.Unmap(), port))
 		return
 	}
 	ips, err := net.LookupIP(host)
@@ -190,10 +240,14 @@ func (e *Edge) addTrunkAddrs(t target) {
 	}
 	for _, ip := range ips {
 		if a, ok := netip.AddrFromSlice(ip); ok {
-			e.trunkAddrs[netip.AddrPortFrom(a.Unmap(), port)] = true
+			add(netip.AddrPortFrom(a.Unmap(), port))
 		}
 	}
 }
+
+// trunkCustomer is the customer whose route src is, or "" when src is not
+// the route of exactly one customer.
+func (e *Edge) trunkCustomer(src netip.AddrPort) string { return e.trunkOwner[src] }
 
 // isTrunk reports whether src is one of the trunks: the address of the
 // upstream or a route, or inside trunk_sources.
@@ -239,7 +293,7 @@ func (e *Edge) buildAuthenticators() error {
 		}
 		e.authn = append(e.authn, &auth.HSProfiles{
 			TagClaim: cfg.HSProfiles.TagClaim, Profiles: profiles, Audience: cfg.Audience,
-			MaxAge: cfg.MaxTokenAge, DefaultMethods: methods,
+			MaxAge: cfg.MaxTokenAge, Leeway: cfg.Leeway, DefaultMethods: methods,
 			Cache: auth.NewTokenCache(cacheSize, e.now), Now: e.now,
 		})
 		e.bearer = true
@@ -256,19 +310,24 @@ func (e *Edge) buildAuthenticators() error {
 			e.log.Info().Int("keys", e.jwks.Len()).Msg("jwks fetched")
 		}
 		e.authn = append(e.authn, &auth.BearerJWT{
-			Verifier: &chain.EdgeVerifier{Keys: e.jwks, Issuer: cfg.Issuer, Audience: cfg.Audience, MaxAge: cfg.MaxTokenAge, Now: e.now},
+			Verifier: &chain.EdgeVerifier{Keys: e.jwks, Issuer: cfg.Issuer, Audience: cfg.Audience, MaxAge: cfg.MaxTokenAge, Leeway: cfg.Leeway, Now: e.now},
 			Cache:    auth.NewTokenCache(cacheSize, e.now),
 			SkipHMAC: hasHS,
+			// With introspection too, tokens not of this issuer go there:
+			// opaque ones, JWTs of another iss or of an unknown kid.
+			SkipOpaque:  cfg.Introspection.URL != "",
+			PassUnknown: cfg.Introspection.URL != "",
 		})
 		e.bearer = true
 	}
 	if cfg.Introspection.URL != "" {
 		e.authn = append(e.authn, &auth.Introspection{
 			URL: cfg.Introspection.URL, ClientID: cfg.Introspection.ClientID, ClientSecret: cfg.Introspection.ClientSecret,
-			Audience: cfg.Audience, Issuer: cfg.Issuer, MaxAge: cfg.MaxTokenAge, DefaultMethods: methods,
+			Audience: cfg.Audience, Issuer: cfg.Issuer, MaxAge: cfg.MaxTokenAge, Leeway: cfg.Leeway, DefaultMethods: methods,
 			Client: e.http, Cache: auth.NewTokenCache(cacheSize, e.now), Now: e.now,
 		})
 		e.bearer = true
+		e.remoteAuth = true
 	}
 	if len(cfg.Ephemeral.Secrets) > 0 {
 		h, _ := chain.ParseHash(cfg.Ephemeral.Hash)
@@ -286,11 +345,6 @@ func (e *Edge) buildAuthenticators() error {
 }
 
 func (e *Edge) buildSIP() error {
-	if sip.UDPMTUSize < 8192 {
-		// Browser INVITEs carry ~2-3 KB of SDP; sipgo refuses UDP messages
-		// over the MTU setting, so relaying them to a UDP trunk needs more.
-		sip.UDPMTUSize = 8192
-	}
 	if e.cfg.UDPLinger > 0 {
 		sip.Timer_J = e.cfg.UDPLinger
 	}

@@ -336,6 +336,30 @@ func TestRegister(t *testing.T) {
 			t.Fatalf("bad password: status %d", res.StatusCode)
 		}
 	})
+	t.Run("a Digest answer replayed on another Request-URI gets a fresh challenge", func(t *testing.T) {
+		var chal string
+		for _, v := range headerValues(register(), "WWW-Authenticate") {
+			if strings.HasPrefix(v, "Digest") && strings.Contains(v, "MD5") {
+				chal = v
+			}
+		}
+		username, password, _ := chain.MintEphemeral(ephemeralSecret, "alice@acme.example", time.Now().Add(time.Hour), chain.EphemeralFormat{})
+		c, _ := digest.ParseChallenge(chal)
+		cred, err := digest.Digest(c, digest.Options{Method: "REGISTER", URI: "sip:trunk.example.net", Username: username, Password: password})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ruri := range []string{"sip:other.example.net", "sip:trunk.example.net:5080", "sip:alice@trunk.example.net"} {
+			res := handle(e, sipRequest(t, "REGISTER", ruri, alice, alice, visitor, "Authorization", cred.String()))
+			if res.StatusCode != 401 || !strings.Contains(strings.Join(headerValues(res, "WWW-Authenticate"), "|"), "Digest realm=") {
+				t.Fatalf("%s: status %d %s", ruri, res.StatusCode, res.Reason)
+			}
+		}
+		res := handle(e, sipRequest(t, "REGISTER", "sip:TRUNK.example.net;transport=udp", alice, alice, visitor, "Authorization", cred.String()))
+		if res.StatusCode != 200 {
+			t.Fatalf("same resource, other spelling: status %d %s", res.StatusCode, res.Reason)
+		}
+	})
 	t.Run("the MD5 Digest challenge stands first for SIPp and last for JsSIP", func(t *testing.T) {
 		values := headerValues(register(), "WWW-Authenticate")
 		if len(values) < 3 {

@@ -1,6 +1,7 @@
 package verifier
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net/netip"
@@ -16,8 +17,9 @@ import (
 
 // Reason phrases of answers that are not grant failures.
 const (
-	reasonRateLimited = "Forbidden: too many failed authentications"
-	reasonNotRouted   = "Forbidden: not routed through this edge"
+	reasonRateLimited     = "Forbidden: too many failed authentications"
+	reasonNotInDialog     = "Forbidden: not in a dialog of this edge"
+	reasonTooManyContacts = "Forbidden: too many contacts"
 )
 
 // Handler returns the edge's request handler, to register with another
@@ -51,24 +53,27 @@ func (e *Edge) handle(req *sip.Request, tx sip.ServerTransaction) {
 	case e.isTrunk(src) && (!e.authenticate[req.Method] || !hasCredentials(req)):
 		e.fromTrunk(req, tx, src)
 		return
-	}
-	e.removeOurRoutes(req)
-	if !e.authenticate[req.Method] {
-		if req.Method == sip.REGISTER {
-			e.register(req, tx, nil, src)
+	case !e.authenticate[req.Method]:
+		// Nothing reaches the trunk from a visitor without credentials: a
+		// method that is not authenticated is answered here.
+		if req.Method == sip.OPTIONS {
+			e.respond(tx, req, 200, "OK", func(res *sip.Response) {
+				res.AppendHeader(sip.NewHeader("Allow", e.allowVisitor))
+			})
 			return
 		}
-		e.toTrunk(req, tx, nil, src)
+		e.respond(tx, req, 405, "Method Not Allowed", func(res *sip.Response) {
+			res.AppendHeader(sip.NewHeader("Allow", e.allowVisitor))
+		})
 		return
 	}
+	e.removeOurRoutes(req)
 	if e.limited(src.Addr()) {
 		e.metrics.limited.Inc()
 		e.respond(tx, req, 403, reasonRateLimited, nil)
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	id, err := e.authn.Authenticate(ctx, req, src)
-	cancel()
+	id, err := e.authenticateRequest(req, src)
 	if err != nil {
 		e.challenge(req, tx, src, err)
 		return
@@ -83,6 +88,17 @@ func (e *Edge) handle(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	e.toTrunk(req, tx, id, src)
+}
+
+// authenticateRequest runs the authenticators, with a deadline when one
+// of them may ask a server (introspection; JWKS fetches have their own).
+func (e *Edge) authenticateRequest(req *sip.Request, src netip.AddrPort) (*auth.Identity, error) {
+	if !e.remoteAuth {
+		return e.authn.Authenticate(context.Background(), req, src)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return e.authn.Authenticate(ctx, req, src)
 }
 
 func hasCredentials(req *sip.Request) bool {
@@ -110,14 +126,25 @@ func (e *Edge) respond(tx sip.ServerTransaction, req *sip.Request, code int, rea
 	}
 }
 
-// limited reports whether src has failed authentication too often.
+// limiterKey is the rate-limiting key of ip: the address for IPv4, its
+// /64 for IPv6 (one host holds a whole /64).
+func limiterKey(ip netip.Addr) netip.Addr {
+	ip = ip.Unmap()
+	if ip.Is4() {
+		return ip
+	}
+	p, _ := ip.Prefix(64)
+	return p.Addr()
+}
+
+// limited reports whether ip has failed authentication too often.
 func (e *Edge) limited(ip netip.Addr) bool {
 	if e.cfg.RateLimit.FailuresPerSecond <= 0 {
 		return false
 	}
 	e.limitMu.Lock()
 	defer e.limitMu.Unlock()
-	l, ok := e.limiters[ip]
+	l, ok := e.limiters[limiterKey(ip)]
 	return ok && l.Tokens() < 1
 }
 
@@ -126,18 +153,41 @@ func (e *Edge) failed(ip netip.Addr) {
 	if e.cfg.RateLimit.FailuresPerSecond <= 0 {
 		return
 	}
+	key := limiterKey(ip)
 	e.limitMu.Lock()
 	defer e.limitMu.Unlock()
-	l, ok := e.limiters[ip]
+	l, ok := e.limiters[key]
 	if !ok {
-		if len(e.limiters) >= 100_000 {
-			clear(e.limiters)
+		if len(e.limiters) >= e.maxLimiters {
+			e.evictLimitersLocked()
 		}
 		burst := max(e.cfg.RateLimit.Burst, 1)
 		l = rate.NewLimiter(rate.Limit(e.cfg.RateLimit.FailuresPerSecond), burst)
-		e.limiters[ip] = l
+		e.limiters[key] = l
 	}
 	l.Allow()
+}
+
+// evictLimitersLocked makes room in a full limiter table: it drops idle
+// limiters (full bucket) among a random sample, or one random limiter
+// when the sample has none, so the table stays bounded without forgetting
+// every limited source at once.
+func (e *Edge) evictLimitersLocked() {
+	seen, dropped := 0, 0
+	var victim netip.Addr
+	for k, l := range e.limiters { // map order is random: this samples
+		if l.Tokens() >= float64(l.Burst()) {
+			delete(e.limiters, k)
+			dropped++
+		}
+		victim = k
+		if seen++; seen >= 64 {
+			break
+		}
+	}
+	if dropped == 0 {
+		delete(e.limiters, victim)
+	}
 }
 
 // reason names an authentication error for metrics and logs.
@@ -160,6 +210,7 @@ func reason(err error) string {
 		{chain.ErrMissingClaim, "missing_claim"},
 		{chain.ErrTooLarge, "too_large"},
 		{auth.ErrNonce, "bad_nonce"},
+		{auth.ErrURIMismatch, "uri_mismatch"},
 		{chain.ErrMalformed, "malformed"},
 		{ErrAORMismatch, "aor_mismatch"},
 		{ErrMethod, "method"},
@@ -225,18 +276,39 @@ func (e *Edge) challenge(req *sip.Request, tx sip.ServerTransaction, src netip.A
 // replaces rather than appends) and answers MD5 only: so the MD5 challenge
 // stands first and, when other challenges follow it, last as well.
 func (e *Edge) addChallenges(res *sip.Response, header string, stale, invalidToken bool) {
+	e.challenges(stale, invalidToken, func(c string) { res.AppendHeader(sip.NewHeader(header, c)) })
+}
+
+// writeChallenges writes the header lines of addChallenges (no stale
+// nonce, no invalid token) to buf.
+func (e *Edge) writeChallenges(buf *bytes.Buffer, header string) {
+	e.challenges(false, false, func(c string) {
+		buf.WriteString(header)
+		buf.WriteString(": ")
+		buf.WriteString(c)
+		buf.WriteString("\r\n")
+	})
+}
+
+// challenges calls add with each challenge, in the order addChallenges
+// documents.
+func (e *Edge) challenges(stale, invalidToken bool, add func(string)) {
 	var digest []string
 	if e.digest != nil {
 		digest = e.digest.Challenges(stale)
 	}
 	for _, c := range digest {
-		res.AppendHeader(sip.NewHeader(header, c))
+		add(c)
 	}
 	if e.bearer {
-		res.AppendHeader(sip.NewHeader(header, e.bearerChallenge(invalidToken, "")))
+		if invalidToken {
+			add(e.bearerChallenge(true, ""))
+		} else {
+			add(e.bearerPlain)
+		}
 	}
 	if len(digest) > 0 && (e.bearer || len(digest) > 1) {
-		res.AppendHeader(sip.NewHeader(header, digest[0]))
+		add(digest[0])
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -308,4 +309,40 @@ func TestLoadRSS(t *testing.T) {
 	}
 	t.Logf("RESULT RSS: %d/%d REGISTERs ok, %s live registrations, VmRSS %s (before %s), Go heap in use %s bytes (udp_linger %s)",
 		calls.Successful, n, regs, vmRSS(edge.cmd.Process.Pid), before, heap, linger)
+}
+
+// TestLoadDigestProfile drives Digest REGISTERs with SIPp against an edge
+// in this process and writes a CPU profile of it, to find where a Digest
+// REGISTER spends its time:
+//
+//	TRUNKPASS_LOADTEST=1 TRUNKPASS_LOADTEST_CPUPROFILE=/tmp/digest.pprof \
+//	  go test -run TestLoadDigestProfile -v ./verifier/
+//	go tool pprof -top /tmp/digest.pprof
+func TestLoadDigestProfile(t *testing.T) {
+	requireLoadTest(t)
+	path := os.Getenv("TRUNKPASS_LOADTEST_CPUPROFILE")
+	if path == "" {
+		t.Skip("set TRUNKPASS_LOADTEST_CPUPROFILE to the profile's path")
+	}
+	testpeer.SIPpTimeout = 2 * time.Minute
+	is := newTestIssuer(t)
+	e := startEdge(t, testConfig(is.srv.URL))
+	username, password, _ := chain.MintEphemeral(ephemeralSecret, "alice", time.Now().Add(2*time.Hour), chain.EphemeralFormat{})
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := pprof.StartCPUProfile(f); err != nil {
+		t.Fatal(err)
+	}
+	const rate, calls = 5000, 40000
+	stdout, _, _ := testpeer.RunSIPp(t, append(sippArgs(testpeer.SIPpScenario(t, "register_digest.xml"),
+		"-s", "alice", "-au", username, "-ap", password)(rate, calls), e.Addr("udp"))...)
+	pprof.StopCPUProfile()
+	c, err := testpeer.ParseSIPpCalls(stdout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("RESULT %d/%d Digest REGISTERs ok at %d/s offered; profile in %s", c.Successful, calls, rate, path)
 }

@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"net"
 	"net/netip"
-
+	"strconv"
 	"strings"
 	"sync"
 
@@ -17,10 +17,15 @@ import (
 // server transaction, no goroutine, nothing kept. A retransmission gets a
 // fresh challenge, which is harmless.
 
+// maxStatelessWorkers bounds the REGISTERs with credentials handled at
+// once on the stateless UDP path; past it they are answered 503.
+const maxStatelessWorkers = 1024
+
 var (
-	registerPrefix = []byte("REGISTER ")
-	authzHeader    = []byte("authorization:")
-	crlfCRLF       = []byte("\r\n\r\n")
+	registerPrefix   = []byte("REGISTER ")
+	authzHeader      = []byte("authorization")
+	proxyAuthzHeader = []byte("proxy-authorization")
+	crlfCRLF         = []byte("\r\n\r\n")
 )
 
 // readFilter handles UDP REGISTERs statelessly and passes everything else
@@ -45,6 +50,10 @@ func (e *Edge) readFilter(info sip.TransportReadProps, data []byte) ([]byte, err
 	if conn == nil {
 		return data, nil
 	}
+	authorized := hasAuthorization(data)
+	if !authorized && e.challengeRaw(data, conn, ua) {
+		return nil, nil
+	}
 	msg, err := e.parser.ParseSIP(data)
 	if err != nil {
 		return data, nil // let the stack answer 400
@@ -55,8 +64,20 @@ func (e *Edge) readFilter(info sip.TransportReadProps, data []byte) ([]byte, err
 	}
 	req.SetSource(ua.String())
 	req.SetTransport("UDP")
-	if hasAuthorization(data) {
-		go e.handle(req, &statelessTx{e: e, conn: conn, dst: ua})
+	if authorized {
+		select {
+		case e.workers <- struct{}{}:
+			go func() {
+				defer func() { <-e.workers }()
+				e.handle(req, &statelessTx{e: e, conn: conn, dst: ua})
+			}()
+		default:
+			// Overloaded: the client retransmits (UDP) or tries later.
+			e.metrics.requests.WithLabelValues("REGISTER").Inc()
+			res := sip.NewResponseFromRequest(req, 503, "Service Unavailable", nil)
+			res.AppendHeader(sip.NewHeader("Retry-After", "1"))
+			(&statelessTx{e: e, conn: conn, dst: ua}).Respond(res)
+		}
 		return nil, nil
 	}
 	e.metrics.requests.WithLabelValues("REGISTER").Inc()
@@ -71,6 +92,125 @@ func (e *Edge) readFilter(info sip.TransportReadProps, data []byte) ([]byte, err
 	return nil, nil
 }
 
+// challengeRaw answers a REGISTER without credentials 401 straight from
+// its bytes, without parsing it into a sip.Request: the response copies
+// the Via, From, To, Call-ID and CSeq lines (RFC 3261 §8.2.6.2), adds a
+// To tag if there is none and the challenges. It reports false, having
+// sent nothing, for anything unusual (folded or bare-LF lines, a missing
+// or repeated header, compact To/From with odd spacing is fine), which
+// then takes the parsing path.
+func (e *Edge) challengeRaw(data []byte, conn net.PacketConn, dst *net.UDPAddr) bool {
+	end := bytes.Index(data, crlfCRLF)
+	if end < 0 {
+		return false
+	}
+	lineEnd := bytes.Index(data, crlf)
+	if !bytes.HasSuffix(data[:lineEnd], sipVersionSuffix) {
+		return false
+	}
+	buf := bufPool.Get().(*bytes.Buffer)
+	defer bufPool.Put(buf)
+	buf.Reset()
+	buf.WriteString("SIP/2.0 401 Unauthorized\r\n")
+	var seen [4]bool // From, To, Call-ID, CSeq
+	vias := 0
+	hdr := data[lineEnd+2 : end+2]
+	for len(hdr) > 0 {
+		i := bytes.Index(hdr, crlf)
+		line := hdr[:i]
+		hdr = hdr[i+2:]
+		if len(line) == 0 || line[0] == ' ' || line[0] == '\t' || bytes.IndexByte(line, '\n') >= 0 || bytes.IndexByte(line, '\r') >= 0 {
+			return false // folding or stray line breaks: let the parser judge
+		}
+		colon := bytes.IndexByte(line, ':')
+		if colon <= 0 {
+			return false
+		}
+		name := bytes.TrimRight(line[:colon], " \t")
+		value := bytes.TrimSpace(line[colon+1:])
+		kind := -1
+		switch {
+		case asciiEqualFold(name, "via") || asciiEqualFold(name, "v"):
+			buf.WriteString("Via: ")
+			buf.Write(value)
+			buf.WriteString("\r\n")
+			vias++
+			continue
+		case asciiEqualFold(name, "from") || asciiEqualFold(name, "f"):
+			kind = 0
+		case asciiEqualFold(name, "to") || asciiEqualFold(name, "t"):
+			kind = 1
+		case asciiEqualFold(name, "call-id") || asciiEqualFold(name, "i"):
+			kind = 2
+		case asciiEqualFold(name, "cseq"):
+			kind = 3
+		default:
+			continue
+		}
+		if seen[kind] || len(value) == 0 {
+			return false
+		}
+		seen[kind] = true
+		buf.WriteString(rawNames[kind])
+		buf.Write(value)
+		if kind == 1 && !hasTagParam(value) {
+			buf.WriteString(";tag=")
+			buf.WriteString(e.tagPrefix)
+			buf.WriteString(strconv.FormatUint(e.tagSeq.Add(1), 36))
+		}
+		buf.WriteString("\r\n")
+	}
+	if vias == 0 || !seen[0] || !seen[1] || !seen[2] || !seen[3] {
+		return false
+	}
+	e.metrics.requests.WithLabelValues("REGISTER").Inc()
+	e.metrics.auth.WithLabelValues("none", "challenge", "no_credentials").Inc()
+	e.writeChallenges(buf, "WWW-Authenticate")
+	buf.WriteString("Server: trunkpass-edge\r\nContent-Length: 0\r\n\r\n")
+	conn.WriteTo(buf.Bytes(), dst)
+	return true
+}
+
+var (
+	crlf             = []byte("\r\n")
+	sipVersionSuffix = []byte(" SIP/2.0")
+	rawNames         = [...]string{"From: ", "To: ", "Call-ID: ", "CSeq: "}
+)
+
+// hasTagParam reports whether a From/To value has a tag parameter
+// outside its <...> URI.
+func hasTagParam(v []byte) bool {
+	if i := bytes.LastIndexByte(v, '>'); i >= 0 {
+		v = v[i:]
+	}
+	for {
+		i := bytes.IndexByte(v, ';')
+		if i < 0 {
+			return false
+		}
+		v = bytes.TrimLeft(v[i+1:], " \t")
+		if len(v) >= 4 && asciiEqualFold(v[:3], "tag") && (v[3] == '=' || v[3] == ' ' || v[3] == '\t') {
+			return true
+		}
+	}
+}
+
+func asciiEqualFold(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := range len(b) {
+		c := b[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != s[i] {
+			return false
+		}
+	}
+	return true
+}
+
 // hasAuthorization reports whether the header part of a raw message has
 // an Authorization or Proxy-Authorization header (any case).
 func hasAuthorization(data []byte) bool {
@@ -79,16 +219,36 @@ func hasAuthorization(data []byte) bool {
 		end = len(data)
 	}
 	hdr := data[:end]
-	for i := 0; i+len(authzHeader) <= len(hdr); i++ {
-		c := hdr[i] | 0x20
-		if c != 'a' {
-			continue
+	// Only line starts can begin a header name: jump from one to the next.
+	for i := bytes.IndexByte(hdr, '\n'); i >= 0 && i+1 < len(hdr); {
+		line := hdr[i+1:]
+		switch line[0] | 0x20 {
+		case 'a':
+			if isHeader(line, authzHeader) {
+				return true
+			}
+		case 'p':
+			if isHeader(line, proxyAuthzHeader) {
+				return true
+			}
 		}
-		if asciiHasPrefixFold(hdr[i:], authzHeader) {
-			return true
+		next := bytes.IndexByte(line, '\n')
+		if next < 0 {
+			break
 		}
+		i += 1 + next
 	}
 	return false
+}
+
+// isHeader reports whether line is a header named name (lower case),
+// whatever its case, with optional blanks before the colon.
+func isHeader(line, name []byte) bool {
+	if !asciiHasPrefixFold(line, name) {
+		return false
+	}
+	rest := bytes.TrimLeft(line[len(name):], " \t")
+	return len(rest) > 0 && rest[0] == ':'
 }
 
 func asciiHasPrefixFold(s, prefix []byte) bool {

@@ -72,7 +72,10 @@ func selfSigned(t *testing.T) (certFile, keyFile string) {
 // connection goes.
 func TestAllTransportsAndCallsToVisitors(t *testing.T) {
 	is := newTestIssuer(t)
-	trunkPort := testpeer.FreePort(t, "udp")
+	// The trunk: a UDP socket bound to a port of its own choosing (no
+	// guessed free port), which the edge knows as its upstream.
+	trunk := newUDPPeer(t, "127.0.0.1:9") // destination set once the edge listens
+	trunkPort := atoiPort(trunk.addr())
 	cfg := testConfig(is.srv.URL)
 	cfg.Listen = []string{"udp://127.0.0.1:0", "tcp://127.0.0.1:0", "tls://127.0.0.1:0", "ws://127.0.0.1:0", "wss://127.0.0.1:0"}
 	cfg.TLS.CertFile, cfg.TLS.KeyFile = selfSigned(t)
@@ -109,25 +112,12 @@ func TestAllTransportsAndCallsToVisitors(t *testing.T) {
 		t.Fatalf("200 does not echo the Contact: %v", res)
 	}
 
-	// The trunk: a sipgo UA sending from the upstream address.
-	tua, _ := sipgo.NewUA()
-	defer tua.Close()
-	tsrv, _ := sipgo.NewServer(tua)
-	tctx, tcancel := context.WithCancel(ctx)
-	defer tcancel()
-	ready := make(chan struct{})
-	go tsrv.ListenAndServe(context.WithValue(tctx, sipgo.ListenReadyCtxKey, sipgo.ListenReadyCtxValue(ready)), "udp", "127.0.0.1:"+strconv.Itoa(trunkPort))
-	<-ready
-	tcli, _ := sipgo.NewClient(tua, sipgo.WithClientHostname("127.0.0.1"), sipgo.WithClientPort(trunkPort))
-	inv := sip.NewRequest(sip.INVITE, sip.Uri{Scheme: "sip", User: "alice", Host: "127.0.0.1", Port: atoiPort(e.Addr("udp"))})
-	inv.AppendHeader(sip.NewHeader("Contact", "<sip:trunk@127.0.0.1:"+strconv.Itoa(trunkPort)+">"))
-	inv.Laddr = sip.Addr{IP: net.ParseIP("127.0.0.1"), Port: trunkPort}
-	res, err = tcli.Do(ctx, inv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.StatusCode != 486 {
-		t.Fatalf("trunk got %d %s, want the visitor's 486", res.StatusCode, res.Reason)
+	// The trunk calls alice at the edge's address; the visitor answers 486.
+	trunk.to, _ = net.ResolveUDPAddr("udp", e.Addr("udp"))
+	res2 := trunk.request("INVITE", "sip:alice@"+e.Addr("udp"), "trunk-call-1", 1, "",
+		"From", "<sip:+441234@127.0.0.1>;tag=t1", "To", "<sip:alice@"+e.Addr("udp")+">")
+	if res2 == nil || res2.StatusCode != 486 {
+		t.Fatalf("trunk got %v, want the visitor's 486", res2)
 	}
 	select {
 	case r := <-gotInvite:

@@ -38,6 +38,10 @@ type Identity struct {
 	Grant *chain.SIPGrant
 	// ExpiresAt is when the credential stops being valid.
 	ExpiresAt time.Time
+	// KeyID is the kid of the issuer key that verified an edge token ("" for
+	// other credentials): a cached identity whose key has left the JWKS is
+	// no longer trusted.
+	KeyID string
 }
 
 // Errors of the authenticators; match them with errors.Is.
@@ -70,8 +74,13 @@ func Credentials(req *sip.Request) (scheme, value string, ok bool) {
 	if req.Method == sip.CANCEL || req.Method == sip.ACK {
 		return "", "", false
 	}
+	// req.GetHeaders lower-cases every header name it passes (an
+	// allocation for each name sipgo does not know); EqualFold does not.
 	for _, name := range [...]string{"Authorization", "Proxy-Authorization"} {
-		for _, h := range req.GetHeaders(name) {
+		for _, h := range req.Headers() {
+			if !strings.EqualFold(h.Name(), name) {
+				continue
+			}
 			if s, v, ok := SplitCredentials(h.Value()); ok {
 				return s, v, true
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -195,6 +196,22 @@ func TestBearerJWTWithLiveIssuer(t *testing.T) {
 			t.Fatalf("%d fetches for 20 unknown kids", n)
 		}
 	})
+	t.Run("a cached token stops working when its key leaves the JWKS", func(t *testing.T) {
+		if _, err := b.Verify(tok); err != nil {
+			t.Fatal(err)
+		}
+		all := *is.keys.Load()
+		is.keys.Store(&[]*chain.SigningKey{is.active()})
+		defer is.keys.Store(&all)
+		if err := keys.Refresh(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.Verify(tok); !errors.Is(err, ErrInvalidCredentials) || !errors.Is(err, chain.ErrUnknownKey) {
+			t.Fatalf("token of a removed key: %v", err)
+		}
+		is.keys.Store(&all)
+		keys.Refresh(ctx)
+	})
 	t.Run("a cached token stops working when it expires", func(t *testing.T) {
 		now = t0.Add(11 * time.Minute)
 		defer func() { now = t0.Add(time.Minute) }()
@@ -219,6 +236,12 @@ func TestIntrospection(t *testing.T) {
 			json.NewEncoder(w).Encode(map[string]any{"active": true, "sub": "alice", "aud": []string{"sip:trunk.example.net"},
 				"iat": t0.Unix(), "exp": t0.Add(5 * time.Minute).Unix(), "cid": "acme",
 				"sip": map[string]any{"aor": "sip:alice@acme.example", "methods": []string{"REGISTER"}}})
+		case "noiss", "otheriss":
+			a := map[string]any{"active": true, "sub": "alice", "aud": "sip:trunk.example.net", "exp": t0.Add(time.Minute).Unix()}
+			if r.Form.Get("token") == "otheriss" {
+				a["iss"] = "https://other.example"
+			}
+			json.NewEncoder(w).Encode(a)
 		case "otheraud":
 			json.NewEncoder(w).Encode(map[string]any{"active": true, "sub": "alice", "aud": "sip:other", "exp": t0.Add(time.Minute).Unix()})
 		default:
@@ -259,6 +282,18 @@ func TestIntrospection(t *testing.T) {
 	t.Run("another audience is invalid", func(t *testing.T) {
 		if _, err := in.Verify(ctx, "otheraud"); !errors.Is(err, chain.ErrAudience) {
 			t.Fatal(err)
+		}
+	})
+	t.Run("with an issuer configured, an answer without iss or with another is invalid", func(t *testing.T) {
+		strict := *in
+		strict.Issuer, strict.Cache = "https://issuer.example", nil
+		for _, tok := range []string{"noiss", "otheriss"} {
+			if _, err := strict.Verify(ctx, tok); !errors.Is(err, ErrInvalidCredentials) || !errors.Is(err, chain.ErrIssuer) {
+				t.Fatalf("%s: %v", tok, err)
+			}
+		}
+		if _, err := in.Verify(ctx, "noiss"); err != nil {
+			t.Fatalf("without an issuer configured: %v", err)
 		}
 	})
 	t.Run("a wrong client secret makes the server unavailable, not the token invalid", func(t *testing.T) {
@@ -351,14 +386,24 @@ func answer(t *testing.T, challenge, method, uri, username, password string) str
 	return strings.TrimPrefix(cred.String(), digest.Prefix)
 }
 
+// uri parses a SIP URI for the tests.
+func uri(t testing.TB, s string) *sip.Uri {
+	var u sip.Uri
+	if err := sip.ParseUri(s, &u); err != nil {
+		t.Fatal(err)
+	}
+	return &u
+}
+
 func TestDigest(t *testing.T) {
 	now := t0
+	ruri := uri(t, "sip:trunk.example.net")
 	d, secret := newDigest(t, &now)
 	username, password, _ := chain.MintEphemeral(secret, "alice@acme.example", t0.Add(time.Hour), chain.EphemeralFormat{})
 	chals := d.Challenges(false)
 	for i, alg := range []string{AlgMD5, AlgSHA256} {
 		t.Run("an answer with "+alg+" verifies", func(t *testing.T) {
-			id, err := d.Verify("REGISTER", answer(t, chals[i], "REGISTER", "sip:trunk.example.net", username, password))
+			id, err := d.Verify("REGISTER", ruri, answer(t, chals[i], "REGISTER", "sip:trunk.example.net", username, password))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -379,24 +424,36 @@ func TestDigest(t *testing.T) {
 		{"a forged nonce fails", "REGISTER", strings.Replace(good, `nonce="`, `nonce="x`, 1), ErrNonce},
 		{"an expired credential fails", "REGISTER", func() string {
 			u, p, _ := chain.MintEphemeral(secret, "alice", t0.Add(-time.Second), chain.EphemeralFormat{})
-			return answer(t, chals[0], "REGISTER", "sip:x", u, p)
+			return answer(t, chals[0], "REGISTER", "sip:trunk.example.net", u, p)
 		}(), chain.ErrExpired},
+		{"an answer for another Request-URI fails", "REGISTER", answer(t, chals[0], "REGISTER", "sip:other.example.net", username, password), ErrURIMismatch},
+		{"an answer for another user part fails", "REGISTER", answer(t, chals[0], "REGISTER", "sip:bob@trunk.example.net", username, password), ErrURIMismatch},
+		{"an answer for another port fails", "REGISTER", answer(t, chals[0], "REGISTER", "sip:trunk.example.net:5080", username, password), ErrURIMismatch},
+		{"an answer for a sips URI fails", "REGISTER", answer(t, chals[0], "REGISTER", "sips:trunk.example.net", username, password), ErrURIMismatch},
+		{"an answer whose uri is no SIP URI fails", "REGISTER", answer(t, chals[0], "REGISTER", "<garbage>", username, password), ErrURIMismatch},
 		{"another realm fails", "REGISTER", strings.Replace(good, `realm="trunk.example.net"`, `realm="evil"`, 1), chain.ErrAudience},
 		{"no qop fails", "REGISTER", `username="1:a", realm="trunk.example.net", nonce="n", uri="sip:x", response="00"`, chain.ErrMalformed},
 		{"garbage fails", "REGISTER", `,,,=`, chain.ErrMalformed},
 	}
 	for _, tt := range rejects {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := d.Verify(tt.method, tt.params)
+			_, err := d.Verify(tt.method, ruri, tt.params)
 			if !errors.Is(err, ErrInvalidCredentials) || !errors.Is(err, tt.want) {
 				t.Fatalf("err = %v, want %v", err, tt.want)
 			}
 		})
 	}
+	t.Run("the uri may differ from the Request-URI in host case and parameters", func(t *testing.T) {
+		for _, u := range []string{"sip:TRUNK.example.net", "sip:trunk.example.net;transport=udp"} {
+			if _, err := d.Verify("REGISTER", ruri, answer(t, chals[0], "REGISTER", u, username, password)); err != nil {
+				t.Fatalf("uri %s: %v", u, err)
+			}
+		}
+	})
 	t.Run("a right answer with an old nonce is stale", func(t *testing.T) {
 		now = t0.Add(2 * time.Minute)
 		defer func() { now = t0 }()
-		if _, err := d.Verify("REGISTER", good); !errors.Is(err, ErrStaleNonce) {
+		if _, err := d.Verify("REGISTER", ruri, good); !errors.Is(err, ErrStaleNonce) {
 			t.Fatalf("err = %v", err)
 		}
 	})
@@ -404,6 +461,54 @@ func TestDigest(t *testing.T) {
 		c := d.Challenges(true)
 		if len(c) != 2 || !strings.Contains(c[1], "algorithm=SHA-256") || !strings.Contains(c[0], "algorithm=MD5") || !strings.Contains(c[0], `qop="auth"`) || !strings.Contains(c[0], "stale=true") {
 			t.Fatalf("challenges %q", c)
+		}
+	})
+}
+
+func TestDigestHA1Cache(t *testing.T) {
+	now := t0
+	d, secret := newDigest(t, &now)
+	ruri := uri(t, "sip:trunk.example.net")
+	username, password, _ := chain.MintEphemeral(secret, "alice", t0.Add(time.Hour), chain.EphemeralFormat{})
+	good := answer(t, d.Challenges(false)[0], "REGISTER", "sip:trunk.example.net", username, password)
+	if _, err := d.Verify("REGISTER", ruri, good); err != nil {
+		t.Fatal(err)
+	}
+	if d.ha1.len() != 1 {
+		t.Fatalf("%d cached HA1 values after a good answer", d.ha1.len())
+	}
+	t.Run("a wrong answer for a cached username still fails", func(t *testing.T) {
+		bad := answer(t, d.Challenges(false)[0], "REGISTER", "sip:trunk.example.net", username, "wrong")
+		if _, err := d.Verify("REGISTER", ruri, bad); !errors.Is(err, chain.ErrBadSignature) {
+			t.Fatalf("err = %v", err)
+		}
+	})
+	t.Run("a cached HA1 stops working when its secret is removed", func(t *testing.T) {
+		secrets := d.Verifier.Secrets
+		defer func() { d.Verifier.Secrets = secrets }()
+		d.Verifier.Secrets = [][]byte{[]byte("newer"), []byte("replacement")}
+		if _, err := d.Verify("REGISTER", ruri, good); !errors.Is(err, chain.ErrBadSignature) {
+			t.Fatalf("err = %v", err)
+		}
+	})
+	t.Run("failed answers are not cached", func(t *testing.T) {
+		before := d.ha1.len()
+		u, _, _ := chain.MintEphemeral(secret, "mallory", t0.Add(time.Hour), chain.EphemeralFormat{})
+		d.Verify("REGISTER", ruri, answer(t, d.Challenges(false)[0], "REGISTER", "sip:trunk.example.net", u, "guess"))
+		if d.ha1.len() != before {
+			t.Fatal("a failed answer was cached")
+		}
+	})
+	t.Run("the cache is bounded", func(t *testing.T) {
+		d.HA1Cache = 50
+		for i := range 200 {
+			u, p, _ := chain.MintEphemeral(secret, fmt.Sprint("user", i), t0.Add(time.Hour), chain.EphemeralFormat{})
+			if _, err := d.Verify("REGISTER", ruri, answer(t, d.Challenges(false)[0], "REGISTER", "sip:trunk.example.net", u, p)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n := d.ha1.len(); n > 50 {
+			t.Fatalf("%d cached HA1 values", n)
 		}
 	})
 }
@@ -436,4 +541,38 @@ func TestParseDigest(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestBearerJWTPassesForeignTokensOn(t *testing.T) {
+	is := newIssuer(t)
+	now := t0.Add(time.Minute)
+	b := &BearerJWT{
+		Verifier:    &chain.EdgeVerifier{Keys: NewJWKSource(is.srv.URL, "", is.srv.Client(), time.Hour), Issuer: is.srv.URL, Audience: "sip:trunk.example.net", MaxAge: time.Hour, Now: clock(&now)},
+		PassUnknown: true,
+	}
+	ctx := context.Background()
+	other, _ := chain.GenerateSigningKey(chain.AlgEdDSA, t0)
+	other.State = chain.KeyActive
+	good := is.mint(t, is.active(), nil)
+	forged := good[:len(good)-4] + "AAAA"
+	for _, tt := range []struct {
+		name, token string
+		want        error
+	}{
+		{"an opaque token is left to the next authenticator", "opaque-token-1234", ErrNoCredentials},
+		{"a JWT of another issuer is left to the next authenticator", is.mint(t, other, func(c *chain.EdgeClaims) { c.Issuer = "https://as.example" }), ErrNoCredentials},
+		{"a JWT whose kid is unknown is left to the next authenticator", is.mint(t, other, nil), ErrNoCredentials},
+		{"a forged JWT of a known kid is invalid", forged, ErrInvalidCredentials},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := b.Authenticate(ctx, request(sip.REGISTER, "Authorization", "Bearer "+tt.token), src); !errors.Is(err, tt.want) {
+				t.Fatalf("err %v, want %v", err, tt.want)
+			}
+		})
+	}
+	t.Run("a good token verifies", func(t *testing.T) {
+		if _, err := b.Authenticate(ctx, request(sip.REGISTER, "Authorization", "Bearer "+good), src); err != nil {
+			t.Fatal(err)
+		}
+	})
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -23,6 +24,15 @@ type BearerJWT struct {
 	// SkipHMAC leaves tokens whose header names an HS algorithm to another
 	// authenticator (HSProfiles) by answering ErrNoCredentials.
 	SkipHMAC bool
+	// SkipOpaque leaves tokens that are not JWS compact serialisations
+	// (header.payload.signature) to another authenticator (Introspection)
+	// by answering ErrNoCredentials.
+	SkipOpaque bool
+	// PassUnknown leaves to a later authenticator (introspection), by
+	// answering ErrNoCredentials, the Bearer tokens that are not this
+	// issuer's: not a JWT, another (unverified) iss, or a kid unknown to
+	// Keys. Those tokens are then verified there, never accepted here.
+	PassUnknown bool
 }
 
 // NameBearer is the BearerJWT authenticator's name in Identity and metrics.
@@ -37,7 +47,40 @@ func (b *BearerJWT) Authenticate(_ context.Context, req *sip.Request, _ netip.Ad
 	if b.SkipHMAC && isHMACToken(token) {
 		return nil, fmt.Errorf("bearer: HMAC token: %w", ErrNoCredentials)
 	}
-	return b.Verify(token)
+	if b.SkipOpaque && strings.Count(token, ".") != 2 {
+		return nil, fmt.Errorf("bearer: opaque token: %w", ErrNoCredentials)
+	}
+	if b.PassUnknown && !b.mayBeOurs(token) {
+		return nil, fmt.Errorf("bearer: not a token of this issuer: %w", ErrNoCredentials)
+	}
+	id, err := b.Verify(token)
+	if b.PassUnknown && errors.Is(err, chain.ErrUnknownKey) {
+		return nil, fmt.Errorf("bearer: unknown kid: %w", ErrNoCredentials)
+	}
+	return id, err
+}
+
+// mayBeOurs reports whether token looks like a JWT naming the verifier's
+// issuer (unverified: it only picks the authenticator).
+func (b *BearerJWT) mayBeOurs(token string) bool {
+	if _, ok := peekAlg(token); !ok {
+		return false
+	}
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 || len(parts[1]) > chain.DefaultMaxTokenSize {
+		return false
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return false
+	}
+	var c struct {
+		Iss string `json:"iss"`
+	}
+	if json.Unmarshal(raw, &c) != nil {
+		return false
+	}
+	return c.Iss == b.Verifier.Issuer
 }
 
 // Verify checks token and returns its identity.
@@ -46,7 +89,11 @@ func (b *BearerJWT) Verify(token string) (*Identity, error) {
 	if b.Cache != nil {
 		key = b.Cache.Key(token)
 		if id, ok := b.Cache.Get(key); ok {
-			return id, nil
+			// A key that left the JWKS takes its tokens with it.
+			if _, known := b.Verifier.Keys.LookupKey(id.KeyID); known {
+				return id, nil
+			}
+			b.Cache.Delete(key)
 		}
 	}
 	claims, err := b.Verifier.Verify(token)
@@ -54,6 +101,7 @@ func (b *BearerJWT) Verify(token string) (*Identity, error) {
 		return nil, fmt.Errorf("bearer: %w: %w", ErrInvalidCredentials, err)
 	}
 	id := identityOf(NameBearer, claims)
+	_, id.KeyID, _ = peekHeader(token)
 	if b.Cache != nil {
 		b.Cache.Put(key, id)
 	}
@@ -117,21 +165,28 @@ func isHMACToken(token string) bool {
 
 // peekAlg reads the alg of a JWT's unverified header.
 func peekAlg(token string) (string, bool) {
+	alg, _, ok := peekHeader(token)
+	return alg, ok
+}
+
+// peekHeader reads the alg and kid of a JWT's unverified header.
+func peekHeader(token string) (alg, kid string, ok bool) {
 	dot := strings.IndexByte(token, '.')
 	if dot <= 0 || dot > 512 {
-		return "", false
+		return "", "", false
 	}
 	raw, err := base64.RawURLEncoding.DecodeString(token[:dot])
 	if err != nil {
-		return "", false
+		return "", "", false
 	}
 	var h struct {
 		Alg string `json:"alg"`
+		Kid string `json:"kid"`
 	}
 	if json.Unmarshal(raw, &h) != nil {
-		return "", false
+		return "", "", false
 	}
-	return h.Alg, true
+	return h.Alg, h.Kid, true
 }
 
 var _ Authenticator = (*BearerJWT)(nil)

@@ -24,9 +24,10 @@ func BenchmarkDigestVerify(b *testing.B) {
 	d, _ := NewDigest("trunk.example.net", &chain.EphemeralVerifier{Secrets: [][]byte{secret}, Now: clock(&now)}, time.Minute)
 	username, password, _ := chain.MintEphemeral(secret, "alice", now.Add(time.Hour), chain.EphemeralFormat{})
 	params := answer(&testing.T{}, d.Challenges(false)[0], "REGISTER", "sip:trunk.example.net", username, password)
+	ruri := uri(b, "sip:trunk.example.net")
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := d.Verify("REGISTER", params); err != nil {
+		if _, err := d.Verify("REGISTER", ruri, params); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -78,6 +78,16 @@ func (c *TokenCache) Put(key [32]byte, id *Identity) {
 	c.m[key] = id
 }
 
+// Delete forgets the entry under key.
+func (c *TokenCache) Delete(key [32]byte) {
+	if c == nil || c.max < 0 {
+		return
+	}
+	c.mu.Lock()
+	delete(c.m, key)
+	c.mu.Unlock()
+}
+
 // Len is the number of cached entries, expired or not.
 func (c *TokenCache) Len() int {
 	c.mu.Lock()

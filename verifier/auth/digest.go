@@ -15,6 +15,7 @@ import (
 	"hash"
 	"net/netip"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
@@ -45,6 +46,11 @@ const (
 // nonce key).
 var ErrNonce = errors.New("nonce not ours")
 
+// ErrURIMismatch means the uri of Digest credentials does not name the
+// resource of the request they came with (RFC 3261 §22.4): an answer
+// computed for one request replayed on another.
+var ErrURIMismatch = errors.New("digest uri does not match the Request-URI")
+
 // Digest authenticates SIP Digest answers made with ephemeral credentials
 // in the Kamailio auth_ephemeral style: the username is "<expiry>:<user>"
 // (user may be user@domain), the password the base64 HMAC of the username
@@ -62,7 +68,17 @@ type Digest struct {
 	NonceTTL time.Duration
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// HA1Cache bounds the number of HA1 values remembered (see ha1Cache);
+	// DefaultHA1CacheSize when zero, none when negative.
+	HA1Cache int
+
+	macs sync.Pool // HMAC-SHA256 under NonceKey, reset before use
+	ha1  ha1Cache
 }
+
+// DefaultHA1CacheSize bounds the HA1 cache of a Digest made with
+// HA1Cache 0.
+const DefaultHA1CacheSize = 10_000
 
 // NewDigest makes a Digest authenticator whose nonce key derives from the
 // first secret, so edges sharing the secrets accept each other's nonces.
@@ -108,12 +124,24 @@ func (d *Digest) Nonce() string {
 	return base64.RawURLEncoding.EncodeToString(raw[:])
 }
 
+// nonceHMAC is a pooled HMAC under NonceKey with a reusable buffer.
+type nonceHMAC struct {
+	h   hash.Hash
+	buf []byte
+	sum [sha256.Size]byte
+}
+
 func (d *Digest) nonceMAC(data, dst []byte) []byte {
-	m := hmac.New(sha256.New, d.NonceKey)
-	m.Write(data)
-	m.Write([]byte(d.Realm))
-	var sum [sha256.Size]byte
-	return append(dst, m.Sum(sum[:0])[:16]...)
+	m, _ := d.macs.Get().(*nonceHMAC)
+	if m == nil {
+		m = &nonceHMAC{h: hmac.New(sha256.New, d.NonceKey)}
+	}
+	m.h.Reset()
+	m.buf = append(append(m.buf[:0], data...), d.Realm...)
+	m.h.Write(m.buf)
+	dst = append(dst, m.h.Sum(m.sum[:0])[:16]...)
+	d.macs.Put(m)
+	return dst
 }
 
 // CheckNonce reports whether nonce was made with NonceKey (ErrNonce if
@@ -123,7 +151,9 @@ func (d *Digest) CheckNonce(nonce string) error {
 		return ErrNonce
 	}
 	var raw [nonceRaw]byte
-	if n, err := base64.RawURLEncoding.Decode(raw[:], []byte(nonce)); err != nil || n != nonceRaw {
+	var enc [nonceLen]byte
+	copy(enc[:], nonce)
+	if n, err := base64.RawURLEncoding.Decode(raw[:], enc[:]); err != nil || n != nonceRaw {
 		return ErrNonce
 	}
 	var buf [16]byte
@@ -253,11 +283,13 @@ func (d *Digest) Authenticate(_ context.Context, req *sip.Request, _ netip.AddrP
 	if !ok || scheme != SchemeDigest {
 		return nil, fmt.Errorf("digest: %w", ErrNoCredentials)
 	}
-	return d.Verify(string(req.Method), value)
+	return d.Verify(string(req.Method), &req.Recipient, value)
 }
 
-// Verify checks the Digest credentials params for a request of method.
-func (d *Digest) Verify(method, params string) (*Identity, error) {
+// Verify checks the Digest credentials params for a request of method
+// whose Request-URI is ruri: the credentials' uri must name the same
+// resource (see SameResource).
+func (d *Digest) Verify(method string, ruri *sip.Uri, params string) (*Identity, error) {
 	c, err := ParseDigest(params)
 	if err != nil {
 		return nil, fmt.Errorf("digest: %w: %w", ErrInvalidCredentials, err)
@@ -265,17 +297,27 @@ func (d *Digest) Verify(method, params string) (*Identity, error) {
 	if c.Realm != d.Realm {
 		return nil, fmt.Errorf("digest: realm: %w: %w", ErrInvalidCredentials, chain.ErrAudience)
 	}
-	var newHash func() hash.Hash
-	switch strings.ToUpper(c.Algorithm) {
-	case "", AlgMD5:
-		newHash = md5.New
-	case AlgSHA256:
-		newHash = sha256.New
+	var alg digestAlg
+	switch {
+	case c.Algorithm == "" || strings.EqualFold(c.Algorithm, AlgMD5):
+		alg = algMD5
+	case strings.EqualFold(c.Algorithm, AlgSHA256):
+		alg = algSHA256
 	default:
 		return nil, fmt.Errorf("digest: algorithm: %w: %w", ErrInvalidCredentials, chain.ErrAlgorithm)
 	}
 	if c.QOP != "auth" || c.Cnonce == "" || !validNC(c.NC) {
 		return nil, fmt.Errorf("digest: qop=auth, cnonce and nc required: %w: %w", ErrInvalidCredentials, chain.ErrMalformed)
+	}
+	if !SameResource(c.URI, ruri) {
+		return nil, fmt.Errorf("digest: uri: %w: %w", ErrInvalidCredentials, ErrURIMismatch)
+	}
+	var got [sha256.Size]byte
+	if len(c.Response) != 2*alg.size() {
+		return nil, fmt.Errorf("digest: response: %w: %w", ErrInvalidCredentials, chain.ErrMalformed)
+	}
+	if !decodeHex(got[:alg.size()], c.Response) {
+		return nil, fmt.Errorf("digest: response: %w: %w", ErrInvalidCredentials, chain.ErrMalformed)
 	}
 	nonceErr := d.CheckNonce(c.Nonce)
 	if errors.Is(nonceErr, ErrNonce) {
@@ -285,29 +327,208 @@ func (d *Digest) Verify(method, params string) (*Identity, error) {
 	if err != nil {
 		return nil, fmt.Errorf("digest: %w: %w", ErrInvalidCredentials, err)
 	}
-	ha2 := hexHash(newHash, method, ":", c.URI)
-	nc := c.NC
-	got := []byte(strings.ToLower(c.Response))
-	for _, s := range d.Verifier.Secrets {
-		password, err := d.Verifier.Format.Password(s, c.Username)
+	var ha2 [2 * sha256.Size]byte
+	alg.hexSum(ha2[:0], method, ":", c.URI)
+	ha2hex := ha2[:2*alg.size()]
+	ok := false
+	// A cached HA1 saves the password HMAC; it is only a hint: on a
+	// mismatch every secret is tried as if there were no cache.
+	key := ha1Key{alg: alg, username: c.Username}
+	if e, hit := d.ha1.get(key); hit && e.secret < len(d.Verifier.Secrets) && subtle.ConstantTimeCompare(e.secretValue, d.Verifier.Secrets[e.secret]) == 1 {
+		ok = d.check(alg, e.ha1[:2*alg.size()], c, ha2hex, got[:alg.size()])
+	}
+	for i := 0; !ok && i < len(d.Verifier.Secrets); i++ {
+		password, err := d.Verifier.Format.Password(d.Verifier.Secrets[i], c.Username)
 		if err != nil {
 			return nil, fmt.Errorf("digest: %w: %w", ErrInvalidCredentials, err)
 		}
-		ha1 := hexHash(newHash, c.Username, ":", d.Realm, ":", password)
-		want := hexHash(newHash, ha1, ":", c.Nonce, ":", nc, ":", c.Cnonce, ":", c.QOP, ":", ha2)
-		if subtle.ConstantTimeCompare([]byte(want), got) == 1 {
-			if nonceErr != nil {
-				return nil, fmt.Errorf("digest: %w", nonceErr)
+		var ha1 [2 * sha256.Size]byte
+		alg.hexSum(ha1[:0], c.Username, ":", d.Realm, ":", password)
+		if d.check(alg, ha1[:2*alg.size()], c, ha2hex, got[:alg.size()]) {
+			ok = true
+			if d.HA1Cache >= 0 {
+				e := ha1Entry{ha1: ha1, secret: i, secretValue: d.Verifier.Secrets[i], expires: expiry}
+				d.ha1.put(key, e, d.HA1Cache, nowFunc(d.Now)())
 			}
-			return &Identity{
-				Authenticator: NameDigest,
-				User:          userPart(user),
-				AOR:           user,
-				ExpiresAt:     expiry,
-			}, nil
 		}
 	}
-	return nil, fmt.Errorf("digest: response: %w: %w", ErrInvalidCredentials, chain.ErrBadSignature)
+	if !ok {
+		return nil, fmt.Errorf("digest: response: %w: %w", ErrInvalidCredentials, chain.ErrBadSignature)
+	}
+	if nonceErr != nil {
+		return nil, fmt.Errorf("digest: %w", nonceErr)
+	}
+	return &Identity{
+		Authenticator: NameDigest,
+		User:          userPart(user),
+		AOR:           user,
+		ExpiresAt:     expiry,
+	}, nil
+}
+
+// check reports whether got is the response of credentials c with HA1
+// ha1hex and HA2 ha2hex (both hex), in constant time.
+func (d *Digest) check(alg digestAlg, ha1hex []byte, c *DigestCredentials, ha2hex, got []byte) bool {
+	var buf [512]byte
+	b := append(buf[:0], ha1hex...)
+	for _, p := range [...]string{":", c.Nonce, ":", c.NC, ":", c.Cnonce, ":", c.QOP, ":"} {
+		b = append(b, p...)
+	}
+	b = append(b, ha2hex...)
+	var want [sha256.Size]byte
+	alg.sum(want[:0], b)
+	return subtle.ConstantTimeCompare(want[:alg.size()], got) == 1
+}
+
+// digestAlg is a Digest hash: MD5 or SHA-256.
+type digestAlg uint8
+
+const (
+	algMD5 digestAlg = iota
+	algSHA256
+)
+
+func (a digestAlg) size() int {
+	if a == algMD5 {
+		return md5.Size
+	}
+	return sha256.Size
+}
+
+// sum appends the hash of data to dst.
+func (a digestAlg) sum(dst, data []byte) []byte {
+	if a == algMD5 {
+		s := md5.Sum(data)
+		return append(dst, s[:]...)
+	}
+	s := sha256.Sum256(data)
+	return append(dst, s[:]...)
+}
+
+// hexSum appends the lower-case hex hash of the concatenated parts to dst.
+func (a digestAlg) hexSum(dst []byte, parts ...string) []byte {
+	var buf [512]byte
+	b := buf[:0]
+	for _, p := range parts {
+		b = append(b, p...)
+	}
+	var sum [sha256.Size]byte
+	a.sum(sum[:0], b)
+	n := len(dst)
+	dst = append(dst, make([]byte, 2*a.size())...)
+	hex.Encode(dst[n:], sum[:a.size()])
+	return dst
+}
+
+// decodeHex decodes the hex string s (either case) into dst, which must
+// be half its length.
+func decodeHex(dst []byte, s string) bool {
+	if len(s) != 2*len(dst) {
+		return false
+	}
+	for i := range dst {
+		hi, ok1 := fromHex(s[2*i])
+		lo, ok2 := fromHex(s[2*i+1])
+		if !ok1 || !ok2 {
+			return false
+		}
+		dst[i] = hi<<4 | lo
+	}
+	return true
+}
+
+func fromHex(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	case 'A' <= c && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
+}
+
+// SameResource reports whether uri, the uri parameter of Digest
+// credentials, names the same resource as the Request-URI ruri (RFC 3261
+// §22.4). Clients copy the Request-URI verbatim, but a proxy on the way
+// may re-serialise it, so the check is lenient about form and strict
+// about meaning: uri must parse as a SIP URI with the same scheme, user
+// and port, and the same host up to case. Parameters and headers are not
+// compared. A nil ruri matches nothing.
+func SameResource(uri string, ruri *sip.Uri) bool {
+	if ruri == nil || len(uri) > 1024 {
+		return false
+	}
+	var u sip.Uri
+	if err := sip.ParseUri(uri, &u); err != nil {
+		return false
+	}
+	return strings.EqualFold(u.Scheme, ruri.Scheme) && u.User == ruri.User &&
+		strings.EqualFold(u.Host, ruri.Host) && u.Port == ruri.Port
+}
+
+// ha1Cache remembers, per username and algorithm, the HA1 that verified
+// last and which secret it came from, until the credential expires. It
+// holds at most its size entries; when full, expired or arbitrary
+// entries are dropped. Only HA1 values of answers that verified are put
+// in, so failed attempts cannot evict good entries.
+type ha1Cache struct {
+	mu sync.Mutex
+	m  map[ha1Key]ha1Entry
+}
+
+type ha1Key struct {
+	alg      digestAlg
+	username string
+}
+
+type ha1Entry struct {
+	ha1 [2 * sha256.Size]byte // hex
+	// secret is the index in Verifier.Secrets of the secret it came from,
+	// secretValue that secret: the entry is used only while the same
+	// secret is still configured at the same place.
+	secret      int
+	secretValue []byte
+	expires     time.Time
+}
+
+func (c *ha1Cache) get(k ha1Key) (ha1Entry, bool) {
+	c.mu.Lock()
+	e, ok := c.m[k]
+	c.mu.Unlock()
+	return e, ok
+}
+
+func (c *ha1Cache) put(k ha1Key, e ha1Entry, size int, now time.Time) {
+	if size == 0 {
+		size = DefaultHA1CacheSize
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = make(map[ha1Key]ha1Entry)
+	}
+	if _, ok := c.m[k]; !ok && len(c.m) >= size {
+		seen, dropped := 0, 0
+		for k, v := range c.m { // map order is random: this samples
+			if !now.Before(v.expires) || dropped == 0 {
+				delete(c.m, k)
+				dropped++
+			}
+			if seen++; seen >= 16 {
+				break
+			}
+		}
+	}
+	c.m[k] = e
+}
+
+// len is the number of cached HA1 values.
+func (c *ha1Cache) len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.m)
 }
 
 // validNC reports whether nc is 8 hex digits, not all zero.
@@ -330,15 +551,6 @@ func userPart(s string) string {
 		return s[:i]
 	}
 	return s
-}
-
-func hexHash(newHash func() hash.Hash, parts ...string) string {
-	h := newHash()
-	for _, p := range parts {
-		h.Write([]byte(p))
-	}
-	var sum [sha256.Size]byte
-	return hex.EncodeToString(h.Sum(sum[:0]))
 }
 
 var _ Authenticator = (*Digest)(nil)

@@ -30,11 +30,12 @@ func FuzzDigestVerify(f *testing.F) {
 		f.Fatal(err)
 	}
 	n := d.Nonce()
+	ruri := uri(f, "sip:x")
 	f.Add(`username="1800003600:alice", realm="trunk.example.net", nonce="` + n + `", uri="sip:x", response="00", qop=auth, nc=00000001, cnonce="c", algorithm=MD5`)
 	f.Add(`username="a\"b", realm=, nonce`)
 	f.Add(`username=1:a,realm="trunk.example.net",nonce="` + n + `",uri="sip:x",response="x",qop="auth",nc=1,cnonce=c,algorithm=SHA-256`)
 	f.Fuzz(func(t *testing.T, params string) {
-		id, err := d.Verify("REGISTER", params)
+		id, err := d.Verify("REGISTER", ruri, params)
 		if err == nil || id != nil {
 			t.Fatalf("fuzzed credentials verified: %q", params)
 		}

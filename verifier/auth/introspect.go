@@ -31,11 +31,14 @@ type Introspection struct {
 	ClientSecret string
 	// Audience, when set, must be among the answer's aud values.
 	Audience string
-	// Issuer, when set, must be the answer's iss.
+	// Issuer, when set, must be the answer's iss (an answer without iss is
+	// refused).
 	Issuer string
 	// MaxAge caps the cache lifetime of an answer (and refuses tokens
 	// whose exp - iat is longer); zero means only exp bounds it.
 	MaxAge time.Duration
+	// Leeway tolerated on exp and nbf.
+	Leeway time.Duration
 	// DefaultMethods is the grant given when the answer carries no "sip"
 	// member.
 	DefaultMethods []string
@@ -94,13 +97,13 @@ func (in *Introspection) Verify(ctx context.Context, token string) (*Identity, e
 		return nil, bad("inactive", chain.ErrBadSignature)
 	case a.Exp == 0:
 		return nil, bad("no exp", chain.ErrMissingClaim)
-	case !now.Before(time.Unix(a.Exp, 0)):
+	case !now.Before(time.Unix(a.Exp, 0).Add(in.Leeway)):
 		return nil, bad("exp", chain.ErrExpired)
-	case a.Nbf != 0 && now.Before(time.Unix(a.Nbf, 0)):
+	case a.Nbf != 0 && now.Before(time.Unix(a.Nbf, 0).Add(-in.Leeway)):
 		return nil, bad("nbf", chain.ErrNotYetValid)
 	case a.Sub == "":
 		return nil, bad("sub", chain.ErrMissingClaim)
-	case in.Issuer != "" && a.Iss != "" && a.Iss != in.Issuer:
+	case in.Issuer != "" && a.Iss != in.Issuer:
 		return nil, bad("iss", chain.ErrIssuer)
 	case in.Audience != "" && !audContains(a.Aud, in.Audience):
 		return nil, bad("aud", chain.ErrAudience)

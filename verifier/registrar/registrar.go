@@ -5,7 +5,10 @@
 package registrar
 
 import (
+	"errors"
+	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -27,6 +30,9 @@ type Binding struct {
 	CSeq   uint32
 	// Expires is when the binding goes.
 	Expires time.Time
+	// Customer is the customer of the credential that registered it ("" when
+	// unknown).
+	Customer string
 }
 
 // Connected reports whether the binding follows a connection (and goes
@@ -43,9 +49,9 @@ func (b *Binding) Connected() bool {
 type Table struct {
 	mu   sync.RWMutex
 	aors map[string][]Binding
-	// byUser maps a bare user to the AOR key that last registered it, so
-	// that the trunk can reach "sip:alice@<edge address>".
-	byUser map[string]string
+	// byUser maps a bare user to the AOR keys registered with it, so that
+	// the trunk can reach "sip:alice@<edge address>".
+	byUser map[string]map[string]struct{}
 	now    func() time.Time
 }
 
@@ -54,7 +60,7 @@ func New(now func() time.Time) *Table {
 	if now == nil {
 		now = time.Now
 	}
-	return &Table{aors: make(map[string][]Binding), byUser: make(map[string]string), now: now}
+	return &Table{aors: make(map[string][]Binding), byUser: make(map[string]map[string]struct{}), now: now}
 }
 
 // Key is the table key of an AOR given as user and host: "user@host" with
@@ -71,10 +77,22 @@ func Key(user, host string) string {
 // (matched by URI). A refresh with an older CSeq of the same Call-ID is
 // ignored. It returns the bindings of aor after the update.
 func (t *Table) Update(aor string, bs []Binding) []Binding {
+	out, _ := t.UpdateMax(aor, bs, 0)
+	return out
+}
+
+// ErrTooManyContacts is returned by UpdateMax when an update would leave
+// an AOR with more bindings than allowed.
+var ErrTooManyContacts = errors.New("too many contacts")
+
+// UpdateMax is Update with at most max live bindings per AOR (no bound
+// when max <= 0): an update that would leave more changes nothing and
+// returns ErrTooManyContacts.
+func (t *Table) UpdateMax(aor string, bs []Binding, max int) ([]Binding, error) {
 	now := t.now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	cur := live(t.aors[aor], now)
+	cur := live(slices.Clone(t.aors[aor]), now)
 	for _, b := range bs {
 		i := indexOf(cur, b.URI)
 		if i >= 0 && cur[i].CallID == b.CallID && b.CSeq < cur[i].CSeq {
@@ -90,8 +108,11 @@ func (t *Table) Update(aor string, bs []Binding) []Binding {
 			cur = append(cur, b)
 		}
 	}
+	if max > 0 && len(cur) > max {
+		return nil, fmt.Errorf("aor %s: %d bindings, at most %d: %w", aor, len(cur), max, ErrTooManyContacts)
+	}
 	t.store(aor, cur)
-	return append([]Binding(nil), cur...)
+	return append([]Binding(nil), cur...), nil
 }
 
 // RemoveAll removes every binding of aor ("Contact: *").
@@ -102,17 +123,24 @@ func (t *Table) RemoveAll(aor string) {
 }
 
 func (t *Table) store(aor string, bs []Binding) {
+	user, _, _ := strings.Cut(aor, "@")
 	if len(bs) == 0 {
 		delete(t.aors, aor)
-		user, _, _ := strings.Cut(aor, "@")
-		if t.byUser[user] == aor {
-			delete(t.byUser, user)
+		if set := t.byUser[user]; set != nil {
+			delete(set, aor)
+			if len(set) == 0 {
+				delete(t.byUser, user)
+			}
 		}
 		return
 	}
 	t.aors[aor] = bs
-	user, _, _ := strings.Cut(aor, "@")
-	t.byUser[user] = aor
+	set := t.byUser[user]
+	if set == nil {
+		set = make(map[string]struct{})
+		t.byUser[user] = set
+	}
+	set[aor] = struct{}{}
 }
 
 // Lookup returns the live bindings of aor.
@@ -123,16 +151,35 @@ func (t *Table) Lookup(aor string) []Binding {
 	return live(append([]Binding(nil), t.aors[aor]...), now)
 }
 
-// LookupUser returns the live bindings of the AOR that last registered
-// user.
-func (t *Table) LookupUser(user string) []Binding {
+// LookupUser returns the live bindings registered with user, whatever the
+// AOR's host: those of customer when customer is set, otherwise only when
+// every such binding belongs to one customer (with two customers' alice,
+// a bare "alice" names nobody).
+func (t *Table) LookupUser(user, customer string) []Binding {
+	now := t.now()
 	t.mu.RLock()
-	aor, ok := t.byUser[user]
-	t.mu.RUnlock()
-	if !ok {
-		return nil
+	aors := make([]string, 0, len(t.byUser[user]))
+	for aor := range t.byUser[user] {
+		aors = append(aors, aor)
 	}
-	return t.Lookup(aor)
+	slices.Sort(aors)
+	var out []Binding
+	for _, aor := range aors {
+		for _, b := range t.aors[aor] {
+			if now.Before(b.Expires) && (customer == "" || b.Customer == customer) {
+				out = append(out, b)
+			}
+		}
+	}
+	t.mu.RUnlock()
+	if customer == "" {
+		for _, b := range out {
+			if b.Customer != out[0].Customer {
+				return nil
+			}
+		}
+	}
+	return out
 }
 
 // Len is the number of bindings, expired ones not yet swept included.

@@ -1,6 +1,7 @@
 package registrar
 
 import (
+	"errors"
 	"net/netip"
 	"testing"
 	"time"
@@ -23,7 +24,7 @@ func TestTable(t *testing.T) {
 		if got := tab.Lookup(aor); len(got) != 1 {
 			t.Fatalf("lookup %v", got)
 		}
-		if got := tab.LookupUser("alice"); len(got) != 1 {
+		if got := tab.LookupUser("alice", ""); len(got) != 1 {
 			t.Fatalf("lookup user %v", got)
 		}
 	})
@@ -52,7 +53,7 @@ func TestTable(t *testing.T) {
 	})
 	t.Run("star unregisters all", func(t *testing.T) {
 		tab.RemoveAll(aor)
-		if tab.Len() != 0 || tab.LookupUser("alice") != nil {
+		if tab.Len() != 0 || tab.LookupUser("alice", "") != nil {
 			t.Fatal("bindings left")
 		}
 	})
@@ -61,6 +62,61 @@ func TestTable(t *testing.T) {
 		tab.Sweep(func(Binding) bool { return true })
 		if tab.Len() != 0 {
 			t.Fatal("binding of a closed connection kept")
+		}
+	})
+}
+
+func TestLookupUserOfTwoCustomers(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	tab := New(func() time.Time { return now })
+	bind := func(customer, host string) {
+		src := netip.MustParseAddrPort("127.0.0.1:5099")
+		tab.Update(Key("alice", host), []Binding{{URI: "sip:alice@" + host, Source: src, Customer: customer, Expires: now.Add(time.Minute)}})
+	}
+	bind("acme", "acme.example")
+	t.Run("a user of exactly one customer is found without naming the customer", func(t *testing.T) {
+		if got := tab.LookupUser("alice", ""); len(got) != 1 || got[0].Customer != "acme" {
+			t.Fatalf("lookup %v", got)
+		}
+	})
+	bind("globex", "globex.example")
+	t.Run("a user of two customers is found only with the customer named", func(t *testing.T) {
+		if got := tab.LookupUser("alice", ""); got != nil {
+			t.Fatalf("ambiguous user found: %v", got)
+		}
+		for _, c := range []string{"acme", "globex"} {
+			if got := tab.LookupUser("alice", c); len(got) != 1 || got[0].Customer != c {
+				t.Fatalf("%s: lookup %v", c, got)
+			}
+		}
+		if got := tab.LookupUser("alice", "initech"); got != nil {
+			t.Fatalf("other customer: %v", got)
+		}
+	})
+	t.Run("once one unregisters the other is found again", func(t *testing.T) {
+		tab.RemoveAll(Key("alice", "acme.example"))
+		if got := tab.LookupUser("alice", ""); len(got) != 1 || got[0].Customer != "globex" {
+			t.Fatalf("lookup %v", got)
+		}
+	})
+}
+
+func TestUpdateMax(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	tab := New(func() time.Time { return now })
+	b := func(uri string) Binding { return Binding{URI: uri, Expires: now.Add(time.Minute)} }
+	if _, err := tab.UpdateMax("alice", []Binding{b("sip:a@x"), b("sip:b@x")}, 2); err != nil {
+		t.Fatal(err)
+	}
+	t.Run("an update past the bound changes nothing", func(t *testing.T) {
+		_, err := tab.UpdateMax("alice", []Binding{b("sip:c@x")}, 2)
+		if !errors.Is(err, ErrTooManyContacts) || len(tab.Lookup("alice")) != 2 {
+			t.Fatalf("err %v, %d bindings", err, len(tab.Lookup("alice")))
+		}
+	})
+	t.Run("a refresh within the bound is applied", func(t *testing.T) {
+		if got, err := tab.UpdateMax("alice", []Binding{b("sip:b@x")}, 2); err != nil || len(got) != 2 {
+			t.Fatalf("err %v, %v", err, got)
 		}
 	})
 }
