@@ -7,6 +7,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -72,6 +73,8 @@ type EdgeVerifier struct {
 	MaxSize int
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+
+	headers headerCache
 }
 
 // Verify parses and checks token: size, algorithm allow-list, kid, the
@@ -92,16 +95,12 @@ func (v *EdgeVerifier) Verify(token string) (*EdgeClaims, error) {
 	if dot1 <= 0 || dot2 <= dot1 || strings.IndexByte(token[dot1+1:dot2], '.') >= 0 {
 		return nil, fmt.Errorf("edge token: not a compact JWS: %w", ErrMalformed)
 	}
-	var h struct {
-		Alg  string          `json:"alg"`
-		Kid  string          `json:"kid"`
-		Crit json.RawMessage `json:"crit"`
-	}
-	if err := decodeSegment(token[:dot1], &h); err != nil {
-		return nil, fmt.Errorf("edge token header: %w", err)
-	}
-	if h.Crit != nil {
-		return nil, fmt.Errorf("edge token: crit header not understood: %w", ErrMalformed)
+	h, cached := v.headers.get(token[:dot1])
+	if !cached {
+		var err error
+		if h, err = decodeHeader(token[:dot1]); err != nil {
+			return nil, err
+		}
 	}
 	if !slices.Contains(EdgeAlgorithms, h.Alg) {
 		return nil, fmt.Errorf("edge token alg %q: %w", h.Alg, ErrAlgorithm)
@@ -135,7 +134,58 @@ func (v *EdgeVerifier) Verify(token string) (*EdgeClaims, error) {
 	if err := v.checkClaims(claims); err != nil {
 		return nil, fmt.Errorf("edge token: %w", err)
 	}
+	if !cached {
+		v.headers.put(token[:dot1], h)
+	}
 	return claims, nil
+}
+
+// jwsHeader is what an edge verifier reads of a JWS header.
+type jwsHeader struct{ Alg, Kid string }
+
+func decodeHeader(seg string) (jwsHeader, error) {
+	var h struct {
+		Alg  string          `json:"alg"`
+		Kid  string          `json:"kid"`
+		Crit json.RawMessage `json:"crit"`
+	}
+	if err := decodeSegment(seg, &h); err != nil {
+		return jwsHeader{}, fmt.Errorf("edge token header: %w", err)
+	}
+	if h.Crit != nil {
+		return jwsHeader{}, fmt.Errorf("edge token: crit header not understood: %w", ErrMalformed)
+	}
+	return jwsHeader{Alg: h.Alg, Kid: h.Kid}, nil
+}
+
+// maxCachedHeaders bounds a verifier's header cache.
+const maxCachedHeaders = 64
+
+// headerCache remembers the decoded headers of tokens that verified, by
+// their encoded segment: an issuer writes one header per signing key, so
+// each is decoded once. Only the decoding is skipped; the kid is still
+// looked up and the algorithm still checked against the key on every call.
+type headerCache struct {
+	mu sync.RWMutex
+	m  map[string]jwsHeader
+}
+
+func (c *headerCache) get(seg string) (jwsHeader, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	h, ok := c.m[seg]
+	return h, ok
+}
+
+func (c *headerCache) put(seg string, h jwsHeader) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = make(map[string]jwsHeader)
+	}
+	if len(c.m) < maxCachedHeaders {
+		c.m[seg] = h
+	}
 }
 
 func (v *EdgeVerifier) checkClaims(c *EdgeClaims) error {
