@@ -281,7 +281,7 @@ func ParseDigest(params string) (*DigestCredentials, error) {
 func (d *Digest) Authenticate(_ context.Context, req *sip.Request, _ netip.AddrPort) (*Identity, error) {
 	scheme, value, ok := Credentials(req)
 	if !ok || scheme != SchemeDigest {
-		return nil, fmt.Errorf("digest: %w", ErrNoCredentials)
+		return nil, errDigestNone
 	}
 	return d.Verify(string(req.Method), &req.Recipient, value)
 }
