@@ -31,7 +31,9 @@ import (
 // with 1000 distinct tokens, then Digest with ephemeral credentials) and
 // against Kamailio auth_ephemeral with the same secret, and reports for
 // each the highest rate with at least 99.9% successful calls and the
-// server's CPU time per authenticated REGISTER.
+// server's CPU time per authenticated REGISTER. With
+// TRUNKPASS_LOADTEST_BASELINE=<trunkpass binary> it also measures that
+// binary's Digest rate in the same run.
 
 func requireLoadTest(t *testing.T) {
 	if os.Getenv("TRUNKPASS_LOADTEST") != "1" {
@@ -234,6 +236,17 @@ func TestLoadRegister(t *testing.T) {
 	})
 	rssAfter := vmRSS(edge.cmd.Process.Pid)
 	edge.cmd.Process.Signal(syscall.SIGTERM)
+	// TRUNKPASS_LOADTEST_BASELINE names another trunkpass binary (say, the
+	// edge of an earlier commit) whose Digest rate is measured in the same
+	// run, for a before/after comparison on a shared machine.
+	var baseline []step
+	if bin := os.Getenv("TRUNKPASS_LOADTEST_BASELINE"); bin != "" {
+		base := startEdgeProcess(t, bin, is.srv.URL, extra...)
+		baseline = ramp(t, "baseline Digest", rates, func() []int { return []int{base.cmd.Process.Pid} }, func(r, n int) []string {
+			return append(sippArgs(testpeer.SIPpScenario(t, "register_digest.xml"), digestArgs...)(r, n), base.udp)
+		})
+		base.cmd.Process.Signal(syscall.SIGTERM)
+	}
 
 	k := testpeer.StartKamailio(t, testpeer.KamailioOptions{Realm: "trunk.example.net", Secrets: []string{string(ephemeralSecret)}})
 	kam := ramp(t, "Kamailio Digest", rates, func() []int { return pidsNamed("kamailio") }, func(r, n int) []string {
@@ -248,6 +261,23 @@ func TestLoadRegister(t *testing.T) {
 	if km.ok > 0 {
 		t.Logf("RESULT ratio Bearer/Kamailio %.2f, Digest/Kamailio %.2f (achieved rates); CPU per REGISTER Kamailio/Bearer %.2f, Kamailio/Digest %.2f",
 			b.achieved()/km.achieved(), d.achieved()/km.achieved(), per(km)/per(b), per(km)/per(d))
+	}
+	if len(baseline) > 0 {
+		bl := best(baseline)
+		t.Logf("RESULT baseline     %6.0f/s achieved (offered %d/s, >=99.9%% ok), %5.1f µs CPU per REGISTER (401 + 200)", bl.achieved(), bl.rate, per(bl))
+		t.Logf("RESULT CPU per Digest REGISTER at equal offered rates (edge / baseline / Kamailio, µs):")
+		for _, r := range rates {
+			var cells [3]string
+			for i, steps := range [][]step{digest, baseline, kam} {
+				cells[i] = "-"
+				for _, s := range steps {
+					if s.rate == r && float64(s.ok) >= 0.999*float64(s.calls) {
+						cells[i] = fmt.Sprintf("%.1f", per(s))
+					}
+				}
+			}
+			t.Logf("RESULT   %6d/s: %s / %s / %s", r, cells[0], cells[1], cells[2])
+		}
 	}
 	t.Logf("RESULT edge VmRSS after Bearer run %s, after Digest run %s (udp_linger %q)", rssAfterBearer, rssAfter, linger)
 }

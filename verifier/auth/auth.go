@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"strings"
 	"time"
@@ -58,6 +59,18 @@ var (
 	// ErrUnavailable means the authenticator could not reach a server it
 	// needs (introspection, JWKS) and has nothing cached.
 	ErrUnavailable = errors.New("authentication server unavailable")
+)
+
+// "Not my kind" answers of the authenticators, made once: a chain asks
+// every authenticator about every request, and formatting these each
+// time was a measurable share of a Digest REGISTER's CPU.
+var (
+	errBearerNone        = fmt.Errorf("bearer: %w", ErrNoCredentials)
+	errBearerHMAC        = fmt.Errorf("bearer: HMAC token: %w", ErrNoCredentials)
+	errBearerOpaque      = fmt.Errorf("bearer: opaque token: %w", ErrNoCredentials)
+	errDigestNone        = fmt.Errorf("digest: %w", ErrNoCredentials)
+	errHSNone            = fmt.Errorf("hs profile: %w", ErrNoCredentials)
+	errIntrospectionNone = fmt.Errorf("introspection: %w", ErrNoCredentials)
 )
 
 // Scheme of presented credentials.

@@ -42,13 +42,13 @@ const NameBearer = "bearer"
 func (b *BearerJWT) Authenticate(_ context.Context, req *sip.Request, _ netip.AddrPort) (*Identity, error) {
 	token, ok := BearerToken(req)
 	if !ok {
-		return nil, fmt.Errorf("bearer: %w", ErrNoCredentials)
+		return nil, errBearerNone
 	}
 	if b.SkipHMAC && isHMACToken(token) {
-		return nil, fmt.Errorf("bearer: HMAC token: %w", ErrNoCredentials)
+		return nil, errBearerHMAC
 	}
 	if b.SkipOpaque && strings.Count(token, ".") != 2 {
-		return nil, fmt.Errorf("bearer: opaque token: %w", ErrNoCredentials)
+		return nil, errBearerOpaque
 	}
 	if b.PassUnknown && !b.mayBeOurs(token) {
 		return nil, fmt.Errorf("bearer: not a token of this issuer: %w", ErrNoCredentials)

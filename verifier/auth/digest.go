@@ -281,7 +281,7 @@ func ParseDigest(params string) (*DigestCredentials, error) {
 func (d *Digest) Authenticate(_ context.Context, req *sip.Request, _ netip.AddrPort) (*Identity, error) {
 	scheme, value, ok := Credentials(req)
 	if !ok || scheme != SchemeDigest {
-		return nil, fmt.Errorf("digest: %w", ErrNoCredentials)
+		return nil, errDigestNone
 	}
 	return d.Verify(string(req.Method), &req.Recipient, value)
 }
@@ -312,11 +312,13 @@ func (d *Digest) Verify(method string, ruri *sip.Uri, params string) (*Identity,
 	if !SameResource(c.URI, ruri) {
 		return nil, fmt.Errorf("digest: uri: %w: %w", ErrInvalidCredentials, ErrURIMismatch)
 	}
-	var got [sha256.Size]byte
+	sc := scratchPool.Get().(*digestScratch)
+	defer scratchPool.Put(sc)
+	got := sc.got[:alg.size()]
 	if len(c.Response) != 2*alg.size() {
 		return nil, fmt.Errorf("digest: response: %w: %w", ErrInvalidCredentials, chain.ErrMalformed)
 	}
-	if !decodeHex(got[:alg.size()], c.Response) {
+	if !decodeHex(got, c.Response) {
 		return nil, fmt.Errorf("digest: response: %w: %w", ErrInvalidCredentials, chain.ErrMalformed)
 	}
 	nonceErr := d.CheckNonce(c.Nonce)
@@ -327,27 +329,24 @@ func (d *Digest) Verify(method string, ruri *sip.Uri, params string) (*Identity,
 	if err != nil {
 		return nil, fmt.Errorf("digest: %w: %w", ErrInvalidCredentials, err)
 	}
-	var ha2 [2 * sha256.Size]byte
-	alg.hexSum(ha2[:0], method, ":", c.URI)
-	ha2hex := ha2[:2*alg.size()]
+	ha2hex := alg.hexSum(sc, sc.ha2[:0], method, ":", c.URI)
 	ok := false
 	// A cached HA1 saves the password HMAC; it is only a hint: on a
 	// mismatch every secret is tried as if there were no cache.
 	key := ha1Key{alg: alg, username: c.Username}
 	if e, hit := d.ha1.get(key); hit && e.secret < len(d.Verifier.Secrets) && subtle.ConstantTimeCompare(e.secretValue, d.Verifier.Secrets[e.secret]) == 1 {
-		ok = d.check(alg, e.ha1[:2*alg.size()], c, ha2hex, got[:alg.size()])
+		ok = d.check(sc, alg, e.ha1[:2*alg.size()], c, ha2hex, got)
 	}
 	for i := 0; !ok && i < len(d.Verifier.Secrets); i++ {
 		password, err := d.Verifier.Format.Password(d.Verifier.Secrets[i], c.Username)
 		if err != nil {
 			return nil, fmt.Errorf("digest: %w: %w", ErrInvalidCredentials, err)
 		}
-		var ha1 [2 * sha256.Size]byte
-		alg.hexSum(ha1[:0], c.Username, ":", d.Realm, ":", password)
-		if d.check(alg, ha1[:2*alg.size()], c, ha2hex, got[:alg.size()]) {
+		ha1hex := alg.hexSum(sc, sc.ha1[:0], c.Username, ":", d.Realm, ":", password)
+		if d.check(sc, alg, ha1hex, c, ha2hex, got) {
 			ok = true
 			if d.HA1Cache >= 0 {
-				e := ha1Entry{ha1: ha1, secret: i, secretValue: d.Verifier.Secrets[i], expires: expiry}
+				e := ha1Entry{ha1: sc.ha1, secret: i, secretValue: d.Verifier.Secrets[i], expires: expiry}
 				d.ha1.put(key, e, d.HA1Cache, nowFunc(d.Now)())
 			}
 		}
@@ -366,18 +365,28 @@ func (d *Digest) Verify(method string, ruri *sip.Uri, params string) (*Identity,
 	}, nil
 }
 
+// digestScratch holds the buffers of one verification. It is pooled and
+// on the heap: arrays of this size in Verify's frame made the stack of
+// every request goroutine grow (a copy per request).
+type digestScratch struct {
+	buf      []byte
+	got, sum [sha256.Size]byte
+	ha1, ha2 [2 * sha256.Size]byte
+}
+
+var scratchPool = sync.Pool{New: func() any { return &digestScratch{buf: make([]byte, 0, 512)} }}
+
 // check reports whether got is the response of credentials c with HA1
 // ha1hex and HA2 ha2hex (both hex), in constant time.
-func (d *Digest) check(alg digestAlg, ha1hex []byte, c *DigestCredentials, ha2hex, got []byte) bool {
-	var buf [512]byte
-	b := append(buf[:0], ha1hex...)
+func (d *Digest) check(sc *digestScratch, alg digestAlg, ha1hex []byte, c *DigestCredentials, ha2hex, got []byte) bool {
+	b := append(sc.buf[:0], ha1hex...)
 	for _, p := range [...]string{":", c.Nonce, ":", c.NC, ":", c.Cnonce, ":", c.QOP, ":"} {
 		b = append(b, p...)
 	}
 	b = append(b, ha2hex...)
-	var want [sha256.Size]byte
-	alg.sum(want[:0], b)
-	return subtle.ConstantTimeCompare(want[:alg.size()], got) == 1
+	sc.buf = b[:0]
+	want := alg.sum(sc.sum[:0], b)
+	return subtle.ConstantTimeCompare(want, got) == 1
 }
 
 // digestAlg is a Digest hash: MD5 or SHA-256.
@@ -405,18 +414,18 @@ func (a digestAlg) sum(dst, data []byte) []byte {
 	return append(dst, s[:]...)
 }
 
-// hexSum appends the lower-case hex hash of the concatenated parts to dst.
-func (a digestAlg) hexSum(dst []byte, parts ...string) []byte {
-	var buf [512]byte
-	b := buf[:0]
+// hexSum appends the lower-case hex hash of the concatenated parts to dst,
+// using sc's buffers.
+func (a digestAlg) hexSum(sc *digestScratch, dst []byte, parts ...string) []byte {
+	b := sc.buf[:0]
 	for _, p := range parts {
 		b = append(b, p...)
 	}
-	var sum [sha256.Size]byte
-	a.sum(sum[:0], b)
+	sc.buf = b[:0]
+	sum := a.sum(sc.sum[:0], b)
 	n := len(dst)
 	dst = append(dst, make([]byte, 2*a.size())...)
-	hex.Encode(dst[n:], sum[:a.size()])
+	hex.Encode(dst[n:], sum)
 	return dst
 }
 

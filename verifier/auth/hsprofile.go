@@ -66,7 +66,7 @@ type HSProfiles struct {
 func (h *HSProfiles) Authenticate(_ context.Context, req *sip.Request, _ netip.AddrPort) (*Identity, error) {
 	token, ok := BearerToken(req)
 	if !ok || !isHMACToken(token) {
-		return nil, fmt.Errorf("hs profile: %w", ErrNoCredentials)
+		return nil, errHSNone
 	}
 	return h.Verify(token)
 }

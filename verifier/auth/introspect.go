@@ -67,7 +67,7 @@ type introspectionAnswer struct {
 func (in *Introspection) Authenticate(ctx context.Context, req *sip.Request, _ netip.AddrPort) (*Identity, error) {
 	token, ok := BearerToken(req)
 	if !ok {
-		return nil, fmt.Errorf("introspection: %w", ErrNoCredentials)
+		return nil, errIntrospectionNone
 	}
 	return in.Verify(ctx, token)
 }
