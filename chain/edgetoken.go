@@ -25,6 +25,9 @@ type EdgeClaims struct {
 	CID string `json:"cid"`
 	// SIP is the effective grant.
 	SIP SIPGrant `json:"sip"`
+	// KeyID is the kid of the key that verified the token; set by
+	// EdgeVerifier.Verify, never read from or written to the claims.
+	KeyID string `json:"-"`
 }
 
 // MintEdgeToken signs claims with key. The key must be active: a next key
@@ -141,6 +144,7 @@ func (v *EdgeVerifier) Verify(token string) (*EdgeClaims, error) {
 	if !cached {
 		v.headers.put(token[:dot1], h)
 	}
+	claims.KeyID = h.Kid
 	return claims, nil
 }
 

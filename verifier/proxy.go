@@ -600,8 +600,12 @@ func (e *Edge) register(req *sip.Request, tx sip.ServerTransaction, id *auth.Ide
 			} else {
 				contact = c.Value()
 			}
+			uri := c.Address.String()
+			if i := strings.Index(contact, uri); i >= 0 {
+				uri = contact[i : i+len(uri)] // share the Contact's memory
+			}
 			updates = append(updates, registrar.Binding{
-				Contact: contact, URI: c.Address.String(), Source: src,
+				Contact: contact, URI: uri, Source: src,
 				Transport: strings.ToUpper(req.Transport()), CallID: req.CallID().Value(),
 				CSeq: req.CSeq().SeqNo, Expires: until, Customer: customer,
 			})

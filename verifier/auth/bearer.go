@@ -101,7 +101,7 @@ func (b *BearerJWT) Verify(token string) (*Identity, error) {
 		return nil, fmt.Errorf("bearer: %w: %w", ErrInvalidCredentials, err)
 	}
 	id := identityOf(NameBearer, claims)
-	_, id.KeyID, _ = peekHeader(token)
+	id.KeyID = claims.KeyID
 	if b.Cache != nil {
 		b.Cache.Put(key, id)
 	}
@@ -116,7 +116,7 @@ func identityOf(name string, c *chain.EdgeClaims) *Identity {
 		Authenticator: name,
 		User:          c.Subject,
 		AOR:           c.SIP.AOR,
-		Customer:      c.CID,
+		Customer:      grants.internString(c.CID),
 		Grant:         grants.intern(c.SIP),
 		ExpiresAt:     c.ExpiresAt.Time,
 	}
@@ -127,14 +127,29 @@ func identityOf(name string, c *chain.EdgeClaims) *Identity {
 }
 
 // grants interns SIP grants; Identity.AOR, not Grant.AOR, names the AOR.
-var grants = &grantInterner{m: make(map[string]*chain.SIPGrant)}
+var grants = &grantInterner{m: make(map[string]*chain.SIPGrant), strs: make(map[string]string)}
 
 // maxInternedGrants bounds the interner; past it grants are not shared.
 const maxInternedGrants = 10_000
 
 type grantInterner struct {
-	mu sync.Mutex
-	m  map[string]*chain.SIPGrant
+	mu   sync.Mutex
+	m    map[string]*chain.SIPGrant
+	strs map[string]string
+}
+
+// internString returns the interned copy of a short, often repeated
+// string such as a customer id, so that cached identities share it.
+func (gi *grantInterner) internString(s string) string {
+	gi.mu.Lock()
+	defer gi.mu.Unlock()
+	if p, ok := gi.strs[s]; ok {
+		return p
+	}
+	if len(gi.strs) < maxInternedGrants {
+		gi.strs[s] = s
+	}
+	return s
 }
 
 func (gi *grantInterner) intern(g chain.SIPGrant) *chain.SIPGrant {
@@ -165,28 +180,21 @@ func isHMACToken(token string) bool {
 
 // peekAlg reads the alg of a JWT's unverified header.
 func peekAlg(token string) (string, bool) {
-	alg, _, ok := peekHeader(token)
-	return alg, ok
-}
-
-// peekHeader reads the alg and kid of a JWT's unverified header.
-func peekHeader(token string) (alg, kid string, ok bool) {
 	dot := strings.IndexByte(token, '.')
 	if dot <= 0 || dot > 512 {
-		return "", "", false
+		return "", false
 	}
 	raw, err := base64.RawURLEncoding.DecodeString(token[:dot])
 	if err != nil {
-		return "", "", false
+		return "", false
 	}
 	var h struct {
 		Alg string `json:"alg"`
-		Kid string `json:"kid"`
 	}
 	if json.Unmarshal(raw, &h) != nil {
-		return "", "", false
+		return "", false
 	}
-	return h.Alg, h.Kid, true
+	return h.Alg, true
 }
 
 var _ Authenticator = (*BearerJWT)(nil)

@@ -51,7 +51,9 @@ type Table struct {
 	aors map[string][]Binding
 	// byUser maps a bare user to the AOR keys registered with it, so that
 	// the trunk can reach "sip:alice@<edge address>".
-	byUser map[string]map[string]struct{}
+	// A slice, not a set: nearly every user has one AOR, and a map per
+	// user cost ~300 bytes per registration.
+	byUser map[string][]string
 	now    func() time.Time
 }
 
@@ -60,7 +62,7 @@ func New(now func() time.Time) *Table {
 	if now == nil {
 		now = time.Now
 	}
-	return &Table{aors: make(map[string][]Binding), byUser: make(map[string]map[string]struct{}), now: now}
+	return &Table{aors: make(map[string][]Binding), byUser: make(map[string][]string), now: now}
 }
 
 // Key is the table key of an AOR given as user and host: "user@host" with
@@ -124,23 +126,23 @@ func (t *Table) RemoveAll(aor string) {
 
 func (t *Table) store(aor string, bs []Binding) {
 	user, _, _ := strings.Cut(aor, "@")
+	aors := t.byUser[user]
+	i := slices.Index(aors, aor)
 	if len(bs) == 0 {
 		delete(t.aors, aor)
-		if set := t.byUser[user]; set != nil {
-			delete(set, aor)
-			if len(set) == 0 {
-				delete(t.byUser, user)
-			}
+		switch {
+		case i < 0:
+		case len(aors) == 1:
+			delete(t.byUser, user)
+		default:
+			t.byUser[user] = slices.Delete(aors, i, i+1)
 		}
 		return
 	}
 	t.aors[aor] = bs
-	set := t.byUser[user]
-	if set == nil {
-		set = make(map[string]struct{})
-		t.byUser[user] = set
+	if i < 0 {
+		t.byUser[user] = append(aors, aor)
 	}
-	set[aor] = struct{}{}
 }
 
 // Lookup returns the live bindings of aor.
@@ -158,11 +160,7 @@ func (t *Table) Lookup(aor string) []Binding {
 func (t *Table) LookupUser(user, customer string) []Binding {
 	now := t.now()
 	t.mu.RLock()
-	aors := make([]string, 0, len(t.byUser[user]))
-	for aor := range t.byUser[user] {
-		aors = append(aors, aor)
-	}
-	slices.Sort(aors)
+	aors := slices.Sorted(slices.Values(t.byUser[user]))
 	var out []Binding
 	for _, aor := range aors {
 		for _, b := range t.aors[aor] {
