@@ -7,8 +7,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/emiago/sipgo/sip"
+	"github.com/trunkpass/trunkpass/verifier/registrar"
 )
 
 // The first REGISTER of a Digest or Bearer client carries no credentials
@@ -307,3 +309,124 @@ func (t *statelessTx) Done() <-chan struct{}              { return closedChan }
 func (t *statelessTx) Err() error                         { return nil }
 
 var _ sip.ServerTransaction = (*statelessTx)(nil)
+
+// respondRegistered answers a REGISTER 200 OK listing the bindings bs
+// with the seconds each has left at now. On the stateless UDP path the
+// answer is written straight to the socket, with the same status line and
+// headers as sip.NewResponseFromRequest gives (Via with received/rport,
+// From, To with a tag, Call-ID, CSeq, Content-Length, Contacts), without
+// building a sip.Response.
+func (e *Edge) respondRegistered(tx sip.ServerTransaction, req *sip.Request, bs []registrar.Binding, now time.Time) {
+	st, ok := tx.(*statelessTx)
+	if !ok {
+		e.respond(tx, req, 200, "OK", func(res *sip.Response) {
+			for _, b := range bs {
+				secs := int(b.Expires.Sub(now) / time.Second)
+				res.AppendHeader(sip.NewHeader("Contact", b.Contact+";expires="+strconv.Itoa(max(secs, 0))))
+			}
+		})
+		return
+	}
+	buf := bufPool.Get().(*bytes.Buffer)
+	buf.Reset()
+	e.writeOK(buf, req, bs, now)
+	if _, err := st.conn.WriteTo(buf.Bytes(), st.dst); err != nil {
+		e.log.Debug().Err(err).Int("status", 200).Msg("respond")
+	}
+	bufPool.Put(buf)
+}
+
+// writeOK writes the 200 OK of req to buf: see respondRegistered.
+func (e *Edge) writeOK(buf *bytes.Buffer, req *sip.Request, bs []registrar.Binding, now time.Time) {
+	buf.WriteString(req.SipVersion)
+	buf.WriteString(" 200 OK\r\n")
+	var num [20]byte
+	first := true
+	for _, h := range req.Headers() {
+		if sip.HeaderToLower(h.Name()) != "via" {
+			continue
+		}
+		if first {
+			first = false
+			// RFC 3581 §4, as sip.NewResponseFromRequest does it.
+			if v, ok := h.(*sip.ViaHeader); ok {
+				if val, exists := v.Params.Get("rport"); exists && val == "" {
+					v = v.Clone()
+					host, port, _ := net.SplitHostPort(req.Source())
+					v.Params.Add("rport", port)
+					v.Params.Add("received", host)
+					h = v
+				}
+			}
+		}
+		if v, ok := h.(*sip.ViaHeader); ok {
+			writeVia(buf, v)
+		} else {
+			h.StringWrite(buf)
+		}
+		buf.WriteString("\r\n")
+	}
+	req.From().StringWrite(buf)
+	buf.WriteString("\r\n")
+	to := req.To()
+	to.StringWrite(buf)
+	if !to.Params.Has("tag") {
+		buf.WriteString(";tag=")
+		buf.WriteString(e.tagPrefix)
+		buf.Write(strconv.AppendUint(num[:0], e.tagSeq.Add(1), 36))
+	}
+	buf.WriteString("\r\n")
+	req.CallID().StringWrite(buf)
+	buf.WriteString("\r\n")
+	req.CSeq().StringWrite(buf)
+	buf.WriteString("\r\nContent-Length: 0\r\n")
+	for _, b := range bs {
+		secs := int(b.Expires.Sub(now) / time.Second)
+		buf.WriteString("Contact: ")
+		buf.WriteString(b.Contact)
+		buf.WriteString(";expires=")
+		buf.Write(strconv.AppendInt(num[:0], int64(max(secs, 0)), 10))
+		buf.WriteString("\r\n")
+	}
+	buf.WriteString("\r\n")
+}
+
+// writeVia writes the Via header v as (*sip.ViaHeader).StringWrite does,
+// without its intermediate string.
+func writeVia(buf *bytes.Buffer, v *sip.ViaHeader) {
+	buf.WriteString("Via: ")
+	buf.WriteString(v.ProtocolName)
+	buf.WriteByte('/')
+	buf.WriteString(v.ProtocolVersion)
+	buf.WriteByte('/')
+	buf.WriteString(v.Transport)
+	buf.WriteByte(' ')
+	if isIPv6Literal(v.Host) {
+		buf.WriteByte('[')
+		buf.WriteString(v.Host)
+		buf.WriteByte(']')
+	} else {
+		buf.WriteString(v.Host)
+	}
+	if v.Port > 0 {
+		var num [20]byte
+		buf.WriteByte(':')
+		buf.Write(strconv.AppendInt(num[:0], int64(v.Port), 10))
+	}
+	if len(v.Params) > 0 {
+		buf.WriteByte(';')
+		v.Params.ToStringWrite(';', buf)
+	}
+}
+
+// isIPv6Literal reports whether host is an IPv6 address that sipgo
+// brackets when it writes a Via: one net.ParseIP takes (so no zone) and
+// that is not an IPv4 address, and (a quirk of sipgo's check) whose text
+// is at most 46 bytes.
+func isIPv6Literal(host string) bool {
+	if len(host) > 46 || strings.IndexByte(host, ':') < 0 {
+		return false
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.Is6() && !a.Is4In6() && a.Zone() == ""
+}
