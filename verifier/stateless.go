@@ -69,10 +69,7 @@ func (e *Edge) readFilter(info sip.TransportReadProps, data []byte) ([]byte, err
 	if authorized {
 		select {
 		case e.workers <- struct{}{}:
-			go func() {
-				defer func() { <-e.workers }()
-				e.handle(req, &statelessTx{e: e, conn: conn, dst: ua})
-			}()
+			e.dispatch(statelessJob{req: req, tx: &statelessTx{e: e, conn: conn, dst: ua}})
 		default:
 			// Overloaded: the client retransmits (UDP) or tries later.
 			e.metrics.requests.WithLabelValues("REGISTER").Inc()
@@ -92,6 +89,46 @@ func (e *Edge) readFilter(info sip.TransportReadProps, data []byte) ([]byte, err
 	conn.WriteTo(buf.Bytes(), ua)
 	bufPool.Put(buf)
 	return nil, nil
+}
+
+// workerIdle is how long a stateless worker goroutine waits for another
+// REGISTER before it exits.
+const workerIdle = 5 * time.Second
+
+// statelessJob is a REGISTER with credentials for a stateless worker.
+type statelessJob struct {
+	req *sip.Request
+	tx  *statelessTx
+}
+
+// dispatch hands j, whose worker slot is taken, to an idle worker, or to
+// a new one when none is waiting: goroutines are reused, with their
+// grown stacks, rather than started for each REGISTER.
+func (e *Edge) dispatch(j statelessJob) {
+	select {
+	case e.idle <- j:
+	default:
+		go e.worker(j)
+	}
+}
+
+// worker handles j, then the jobs dispatch gives it, until it has waited
+// workerIdle for one or the edge closes.
+func (e *Edge) worker(j statelessJob) {
+	timer := time.NewTimer(workerIdle)
+	defer timer.Stop()
+	for {
+		e.handle(j.req, j.tx)
+		<-e.workers
+		timer.Reset(workerIdle)
+		select {
+		case j = <-e.idle:
+		case <-timer.C:
+			return
+		case <-e.quit:
+			return
+		}
+	}
 }
 
 // challengeRaw answers a REGISTER without credentials 401 straight from
@@ -351,16 +388,19 @@ func (e *Edge) writeOK(buf *bytes.Buffer, req *sip.Request, bs []registrar.Bindi
 			// RFC 3581 §4, as sip.NewResponseFromRequest does it.
 			if v, ok := h.(*sip.ViaHeader); ok {
 				if val, exists := v.Params.Get("rport"); exists && val == "" {
-					v = v.Clone()
+					var kvs [8]sip.HeaderKV
+					ps := append(sip.HeaderParams(kvs[:0]), v.Params...)
 					host, port, _ := net.SplitHostPort(req.Source())
-					v.Params.Add("rport", port)
-					v.Params.Add("received", host)
-					h = v
+					ps = setParam(ps, "rport", port)
+					ps = setParam(ps, "received", host)
+					writeVia(buf, v, ps)
+					buf.WriteString("\r\n")
+					continue
 				}
 			}
 		}
 		if v, ok := h.(*sip.ViaHeader); ok {
-			writeVia(buf, v)
+			writeVia(buf, v, v.Params)
 		} else {
 			h.StringWrite(buf)
 		}
@@ -391,9 +431,21 @@ func (e *Edge) writeOK(buf *bytes.Buffer, req *sip.Request, bs []registrar.Bindi
 	buf.WriteString("\r\n")
 }
 
-// writeVia writes the Via header v as (*sip.ViaHeader).StringWrite does,
-// without its intermediate string.
-func writeVia(buf *bytes.Buffer, v *sip.ViaHeader) {
+// setParam sets key to val in ps as (*sip.HeaderParams).Add does: the
+// first one of that key takes the value, or it is appended.
+func setParam(ps sip.HeaderParams, key, val string) sip.HeaderParams {
+	for i := range ps {
+		if ps[i].K == key {
+			ps[i].V = val
+			return ps
+		}
+	}
+	return append(ps, sip.HeaderKV{K: key, V: val})
+}
+
+// writeVia writes the Via header v with the parameters params as
+// (*sip.ViaHeader).StringWrite does, without its intermediate string.
+func writeVia(buf *bytes.Buffer, v *sip.ViaHeader, params sip.HeaderParams) {
 	buf.WriteString("Via: ")
 	buf.WriteString(v.ProtocolName)
 	buf.WriteByte('/')
@@ -413,9 +465,9 @@ func writeVia(buf *bytes.Buffer, v *sip.ViaHeader) {
 		buf.WriteByte(':')
 		buf.Write(strconv.AppendInt(num[:0], int64(v.Port), 10))
 	}
-	if len(v.Params) > 0 {
+	if len(params) > 0 {
 		buf.WriteByte(';')
-		v.Params.ToStringWrite(';', buf)
+		params.ToStringWrite(';', buf)
 	}
 }
 

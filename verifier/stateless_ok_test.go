@@ -177,3 +177,40 @@ func FuzzStatelessOK(f *testing.F) {
 		checkSameOK(t, data, raw, ref)
 	})
 }
+
+// BenchmarkOK compares the 200 of a REGISTER written by writeOK with the
+// one built as a sip.Response.
+func BenchmarkOK(b *testing.B) {
+	e := newTestEdge(b, testConfig(""))
+	data := []byte("REGISTER sip:trunk.example.net SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5099;branch=z9hG4bK1;rport\r\n" +
+		"From: <sip:alice@acme.example>;tag=f1\r\nTo: <sip:alice@acme.example>\r\nCall-ID: c1@host\r\nCSeq: 7 REGISTER\r\n" +
+		"Contact: <sip:alice@127.0.0.1:5099>\r\nContent-Length: 0\r\n\r\n")
+	msg, err := sip.NewParser().ParseSIP(data)
+	if err != nil {
+		b.Fatal(err)
+	}
+	req := msg.(*sip.Request)
+	req.SetSource("127.0.0.1:5099")
+	now := time.Now()
+	bs := []registrar.Binding{{Contact: "<sip:alice@127.0.0.1:5099>", Expires: now.Add(time.Hour)}}
+	var buf bytes.Buffer
+	b.Run("raw", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			buf.Reset()
+			e.writeOK(&buf, req, bs, now)
+		}
+	})
+	b.Run("sipgo", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			buf.Reset()
+			res := sip.NewResponseFromRequest(req, 200, "OK", nil)
+			for _, bd := range bs {
+				secs := int(bd.Expires.Sub(now) / time.Second)
+				res.AppendHeader(sip.NewHeader("Contact", bd.Contact+";expires="+strconv.Itoa(max(secs, 0))))
+			}
+			res.StringWrite(&buf)
+		}
+	})
+}
