@@ -32,7 +32,7 @@ var (
 
 // readFilter handles UDP REGISTERs statelessly and passes everything else
 // on to the SIP stack: one without credentials is answered 401 at once;
-// one with credentials is authenticated and applied on its own goroutine
+// one with credentials is authenticated and applied on a worker goroutine
 // and answered without a server transaction (REGISTER is idempotent: a
 // retransmission is simply handled again, a token-cache hit).
 func (e *Edge) readFilter(info sip.TransportReadProps, data []byte) ([]byte, error) {
