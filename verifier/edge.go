@@ -82,8 +82,11 @@ type Edge struct {
 	limiters    map[netip.Addr]*rate.Limiter // by limiterKey
 	maxLimiters int
 
-	// workers bounds the goroutines of stateless UDP REGISTERs.
+	// workers bounds the stateless UDP REGISTERs handled at once; idle
+	// hands each to a worker goroutine waiting for one (see dispatch).
 	workers chan struct{}
+	idle    chan statelessJob
+	quit    chan struct{} // closed by Close: idle workers exit
 
 	mu        sync.Mutex
 	listeners []listener
@@ -144,6 +147,8 @@ func New(cfg Config, opts ...Option) (*Edge, error) {
 		limiters:     map[netip.Addr]*rate.Limiter{},
 		maxLimiters:  100_000,
 		workers:      make(chan struct{}, maxStatelessWorkers),
+		idle:         make(chan statelessJob),
+		quit:         make(chan struct{}),
 		ports:        map[string]int{},
 		flowKey:      make([]byte, 32),
 	}
@@ -545,6 +550,7 @@ func (e *Edge) Close() error {
 		return nil
 	}
 	e.closed = true
+	close(e.quit)
 	if e.cancel != nil {
 		e.cancel()
 	}

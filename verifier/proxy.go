@@ -559,7 +559,7 @@ func (e *Edge) register(req *sip.Request, tx sip.ServerTransaction, id *auth.Ide
 		}
 		e.table.RemoveAll(aor)
 		e.metrics.registers.WithLabelValues("unregistered").Inc()
-		e.respond(tx, req, 200, "OK", nil)
+		e.respondRegistered(tx, req, nil, now)
 		return
 	case len(contacts) == 0:
 		bs = e.table.Lookup(aor)
@@ -622,10 +622,5 @@ func (e *Edge) register(req *sip.Request, tx sip.ServerTransaction, id *auth.Ide
 			e.metrics.registers.WithLabelValues("registered").Inc()
 		}
 	}
-	e.respond(tx, req, 200, "OK", func(res *sip.Response) {
-		for _, b := range bs {
-			secs := int(b.Expires.Sub(now) / time.Second)
-			res.AppendHeader(sip.NewHeader("Contact", b.Contact+";expires="+strconv.Itoa(max(secs, 0))))
-		}
-	})
+	e.respondRegistered(tx, req, bs, now)
 }

@@ -7,8 +7,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/emiago/sipgo/sip"
+	"github.com/trunkpass/trunkpass/verifier/registrar"
 )
 
 // The first REGISTER of a Digest or Bearer client carries no credentials
@@ -30,7 +32,7 @@ var (
 
 // readFilter handles UDP REGISTERs statelessly and passes everything else
 // on to the SIP stack: one without credentials is answered 401 at once;
-// one with credentials is authenticated and applied on its own goroutine
+// one with credentials is authenticated and applied on a worker goroutine
 // and answered without a server transaction (REGISTER is idempotent: a
 // retransmission is simply handled again, a token-cache hit).
 func (e *Edge) readFilter(info sip.TransportReadProps, data []byte) ([]byte, error) {
@@ -67,10 +69,7 @@ func (e *Edge) readFilter(info sip.TransportReadProps, data []byte) ([]byte, err
 	if authorized {
 		select {
 		case e.workers <- struct{}{}:
-			go func() {
-				defer func() { <-e.workers }()
-				e.handle(req, &statelessTx{e: e, conn: conn, dst: ua})
-			}()
+			e.dispatch(statelessJob{req: req, tx: &statelessTx{e: e, conn: conn, dst: ua}})
 		default:
 			// Overloaded: the client retransmits (UDP) or tries later.
 			e.metrics.requests.WithLabelValues("REGISTER").Inc()
@@ -90,6 +89,46 @@ func (e *Edge) readFilter(info sip.TransportReadProps, data []byte) ([]byte, err
 	conn.WriteTo(buf.Bytes(), ua)
 	bufPool.Put(buf)
 	return nil, nil
+}
+
+// workerIdle is how long a stateless worker goroutine waits for another
+// REGISTER before it exits.
+const workerIdle = 5 * time.Second
+
+// statelessJob is a REGISTER with credentials for a stateless worker.
+type statelessJob struct {
+	req *sip.Request
+	tx  *statelessTx
+}
+
+// dispatch hands j, whose worker slot is taken, to an idle worker, or to
+// a new one when none is waiting: goroutines are reused, with their
+// grown stacks, rather than started for each REGISTER.
+func (e *Edge) dispatch(j statelessJob) {
+	select {
+	case e.idle <- j:
+	default:
+		go e.worker(j)
+	}
+}
+
+// worker handles j, then the jobs dispatch gives it, until it has waited
+// workerIdle for one or the edge closes.
+func (e *Edge) worker(j statelessJob) {
+	timer := time.NewTimer(workerIdle)
+	defer timer.Stop()
+	for {
+		e.handle(j.req, j.tx)
+		<-e.workers
+		timer.Reset(workerIdle)
+		select {
+		case j = <-e.idle:
+		case <-timer.C:
+			return
+		case <-e.quit:
+			return
+		}
+	}
 }
 
 // challengeRaw answers a REGISTER without credentials 401 straight from
@@ -307,3 +346,139 @@ func (t *statelessTx) Done() <-chan struct{}              { return closedChan }
 func (t *statelessTx) Err() error                         { return nil }
 
 var _ sip.ServerTransaction = (*statelessTx)(nil)
+
+// respondRegistered answers a REGISTER 200 OK listing the bindings bs
+// with the seconds each has left at now. On the stateless UDP path the
+// answer is written straight to the socket, with the same status line and
+// headers as sip.NewResponseFromRequest gives (Via with received/rport,
+// From, To with a tag, Call-ID, CSeq, Content-Length, Contacts), without
+// building a sip.Response.
+func (e *Edge) respondRegistered(tx sip.ServerTransaction, req *sip.Request, bs []registrar.Binding, now time.Time) {
+	st, ok := tx.(*statelessTx)
+	if !ok {
+		e.respond(tx, req, 200, "OK", func(res *sip.Response) {
+			for _, b := range bs {
+				secs := int(b.Expires.Sub(now) / time.Second)
+				res.AppendHeader(sip.NewHeader("Contact", b.Contact+";expires="+strconv.Itoa(max(secs, 0))))
+			}
+		})
+		return
+	}
+	buf := bufPool.Get().(*bytes.Buffer)
+	buf.Reset()
+	e.writeOK(buf, req, bs, now)
+	if _, err := st.conn.WriteTo(buf.Bytes(), st.dst); err != nil {
+		e.log.Debug().Err(err).Int("status", 200).Msg("respond")
+	}
+	bufPool.Put(buf)
+}
+
+// writeOK writes the 200 OK of req to buf: see respondRegistered.
+func (e *Edge) writeOK(buf *bytes.Buffer, req *sip.Request, bs []registrar.Binding, now time.Time) {
+	buf.WriteString(req.SipVersion)
+	buf.WriteString(" 200 OK\r\n")
+	var num [20]byte
+	first := true
+	for _, h := range req.Headers() {
+		if sip.HeaderToLower(h.Name()) != "via" {
+			continue
+		}
+		if first {
+			first = false
+			// RFC 3581 §4, as sip.NewResponseFromRequest does it.
+			if v, ok := h.(*sip.ViaHeader); ok {
+				if val, exists := v.Params.Get("rport"); exists && val == "" {
+					var kvs [8]sip.HeaderKV
+					ps := append(sip.HeaderParams(kvs[:0]), v.Params...)
+					host, port, _ := net.SplitHostPort(req.Source())
+					ps = setParam(ps, "rport", port)
+					ps = setParam(ps, "received", host)
+					writeVia(buf, v, ps)
+					buf.WriteString("\r\n")
+					continue
+				}
+			}
+		}
+		if v, ok := h.(*sip.ViaHeader); ok {
+			writeVia(buf, v, v.Params)
+		} else {
+			h.StringWrite(buf)
+		}
+		buf.WriteString("\r\n")
+	}
+	req.From().StringWrite(buf)
+	buf.WriteString("\r\n")
+	to := req.To()
+	to.StringWrite(buf)
+	if !to.Params.Has("tag") {
+		buf.WriteString(";tag=")
+		buf.WriteString(e.tagPrefix)
+		buf.Write(strconv.AppendUint(num[:0], e.tagSeq.Add(1), 36))
+	}
+	buf.WriteString("\r\n")
+	req.CallID().StringWrite(buf)
+	buf.WriteString("\r\n")
+	req.CSeq().StringWrite(buf)
+	buf.WriteString("\r\nContent-Length: 0\r\n")
+	for _, b := range bs {
+		secs := int(b.Expires.Sub(now) / time.Second)
+		buf.WriteString("Contact: ")
+		buf.WriteString(b.Contact)
+		buf.WriteString(";expires=")
+		buf.Write(strconv.AppendInt(num[:0], int64(max(secs, 0)), 10))
+		buf.WriteString("\r\n")
+	}
+	buf.WriteString("\r\n")
+}
+
+// setParam sets key to val in ps as (*sip.HeaderParams).Add does: the
+// first one of that key takes the value, or it is appended.
+func setParam(ps sip.HeaderParams, key, val string) sip.HeaderParams {
+	for i := range ps {
+		if ps[i].K == key {
+			ps[i].V = val
+			return ps
+		}
+	}
+	return append(ps, sip.HeaderKV{K: key, V: val})
+}
+
+// writeVia writes the Via header v with the parameters params as
+// (*sip.ViaHeader).StringWrite does, without its intermediate string.
+func writeVia(buf *bytes.Buffer, v *sip.ViaHeader, params sip.HeaderParams) {
+	buf.WriteString("Via: ")
+	buf.WriteString(v.ProtocolName)
+	buf.WriteByte('/')
+	buf.WriteString(v.ProtocolVersion)
+	buf.WriteByte('/')
+	buf.WriteString(v.Transport)
+	buf.WriteByte(' ')
+	if isIPv6Literal(v.Host) {
+		buf.WriteByte('[')
+		buf.WriteString(v.Host)
+		buf.WriteByte(']')
+	} else {
+		buf.WriteString(v.Host)
+	}
+	if v.Port > 0 {
+		var num [20]byte
+		buf.WriteByte(':')
+		buf.Write(strconv.AppendInt(num[:0], int64(v.Port), 10))
+	}
+	if len(params) > 0 {
+		buf.WriteByte(';')
+		params.ToStringWrite(';', buf)
+	}
+}
+
+// isIPv6Literal reports whether host is an IPv6 address that sipgo
+// brackets when it writes a Via: one net.ParseIP takes (so no zone) and
+// that is not an IPv4 address, and (a quirk of sipgo's check) whose text
+// is at most 46 bytes.
+func isIPv6Literal(host string) bool {
+	if len(host) > 46 || strings.IndexByte(host, ':') < 0 {
+		return false
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.Is6() && !a.Is4In6() && a.Zone() == ""
+}
