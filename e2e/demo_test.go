@@ -38,7 +38,7 @@ const (
 )
 
 // demoStartTimeout bounds compiling and starting the demo.
-const demoStartTimeout = 180 * time.Second
+const demoStartTimeout = 6 * time.Minute
 
 // readmeDemoCommand returns the fields of the first line of a ```sh block
 // of README.md that runs `cmd/trunkpass demo`, without its comment.
