@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,11 +19,11 @@ import (
 	"github.com/emiago/sipgo/sip"
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/pion/webrtc/v4"
-	"github.com/pion/webrtc/v4/pkg/media"
 	"github.com/rs/zerolog"
 
 	"github.com/trunkpass/trunkpass/chain"
 	customersite "github.com/trunkpass/trunkpass/examples/customer-site"
+	"github.com/trunkpass/trunkpass/internal/echotrunk/echotest"
 	"github.com/trunkpass/trunkpass/internal/testpeer"
 )
 
@@ -152,81 +150,6 @@ func TestDemoProvisionsAndWritesDemoJSON(t *testing.T) {
 	})
 }
 
-// offerer is a browser stand-in: a PeerConnection sending Opus RTP and
-// counting what comes back.
-type offerer struct {
-	pc     *webrtc.PeerConnection
-	track  *webrtc.TrackLocalStaticSample
-	echoed atomic.Int64
-	got    chan struct{}
-}
-
-func newOfferer(t *testing.T, want int64) *offerer {
-	t.Helper()
-	m := &webrtc.MediaEngine{}
-	if err := m.RegisterDefaultCodecs(); err != nil {
-		t.Fatal(err)
-	}
-	var s webrtc.SettingEngine
-	s.SetIncludeLoopbackCandidate(true)
-	s.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
-	s.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
-	pc, err := webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithSettingEngine(s)).NewPeerConnection(webrtc.Configuration{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pc.Close() })
-	track, err := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, "audio", "visitor")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := pc.AddTrack(track); err != nil {
-		t.Fatal(err)
-	}
-	o := &offerer{pc: pc, track: track, got: make(chan struct{})}
-	pc.OnTrack(func(remote *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
-		for {
-			if _, _, err := remote.ReadRTP(); err != nil {
-				return
-			}
-			if o.echoed.Add(1) == want {
-				close(o.got)
-			}
-		}
-	})
-	offer, err := pc.CreateOffer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gathered := webrtc.GatheringCompletePromise(pc)
-	if err := pc.SetLocalDescription(offer); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-gathered:
-	case <-time.After(demoTimeout):
-		t.Fatal("ICE gathering did not complete")
-	}
-	return o
-}
-
-func (o *offerer) send(ctx context.Context) {
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	payload := make([]byte, 80)
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-			rand.Read(payload)
-			if o.track.WriteSample(media.Sample{Data: payload, Duration: 20 * time.Millisecond}) != nil {
-				return
-			}
-		}
-	}
-}
-
 // TestDemoCallThroughTheEdge registers and calls the echo through the
 // demo's edge over TCP, as a SIP client holding an edge token would.
 func TestDemoCallThroughTheEdge(t *testing.T) {
@@ -298,24 +221,24 @@ func TestDemoCallThroughTheEdge(t *testing.T) {
 	}
 
 	t.Run("a call to the echo is proxied to the trunk and its RTP comes back", func(t *testing.T) {
-		o := newOfferer(t, 25)
-		sess := invite(t, "echo", "trunk.example.net", []byte(o.pc.LocalDescription().SDP))
+		o := echotest.NewCaller(t, 25)
+		sess := invite(t, "echo", "trunk.example.net", []byte(o.Offer(t, demoTimeout)))
 		if err := sess.WaitAnswer(ctx, sipgo.AnswerOptions{}); err != nil {
 			t.Fatalf("answer: %v", err)
 		}
 		if err := sess.Ack(ctx); err != nil {
 			t.Fatalf("ACK: %v", err)
 		}
-		if err := o.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: string(sess.InviteResponse.Body())}); err != nil {
+		if err := o.PC.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: string(sess.InviteResponse.Body())}); err != nil {
 			t.Fatalf("answer SDP: %v", err)
 		}
 		sendCtx, stop := context.WithCancel(ctx)
 		defer stop()
-		go o.send(sendCtx)
+		go o.Send(sendCtx)
 		select {
-		case <-o.got:
+		case <-o.Echoed():
 		case <-ctx.Done():
-			t.Fatalf("%d echoed packets came back; trunk %+v", o.echoed.Load(), d.trunk.Stats())
+			t.Fatalf("%d echoed packets came back; trunk %+v", o.Count(), d.trunk.Stats())
 		}
 		stop()
 		if err := sess.Bye(ctx); err != nil {
@@ -327,8 +250,8 @@ func TestDemoCallThroughTheEdge(t *testing.T) {
 	})
 
 	t.Run("a call outside the demo dial rules is forbidden", func(t *testing.T) {
-		o := newOfferer(t, 1)
-		sess := invite(t, "someone-else", "trunk.example.net", []byte(o.pc.LocalDescription().SDP))
+		o := echotest.NewCaller(t, 1)
+		sess := invite(t, "someone-else", "trunk.example.net", []byte(o.Offer(t, demoTimeout)))
 		err := sess.WaitAnswer(ctx, sipgo.AnswerOptions{})
 		var rerr *sipgo.ErrDialogResponse
 		if !errors.As(err, &rerr) || rerr.Res.StatusCode != 403 {

@@ -2,22 +2,20 @@ package echotrunk_test
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"net"
 	"os"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 	"github.com/pion/webrtc/v4"
-	"github.com/pion/webrtc/v4/pkg/media"
 
 	"github.com/trunkpass/trunkpass/internal/echotrunk"
+	"github.com/trunkpass/trunkpass/internal/echotrunk/echotest"
 )
 
 func TestMain(m *testing.M) {
@@ -86,90 +84,7 @@ func target(user, hostport, transport string) sip.Uri {
 	return u
 }
 
-// offerer is the browser's side: a PeerConnection sending Opus RTP and
-// counting what comes back.
-type offerer struct {
-	pc     *webrtc.PeerConnection
-	track  *webrtc.TrackLocalStaticSample
-	echoed atomic.Int64
-	got    chan struct{} // closed once enough packets came back
-}
-
 const wantEchoed = 10
-
-func newOfferer(t *testing.T) *offerer {
-	t.Helper()
-	m := &webrtc.MediaEngine{}
-	if err := m.RegisterDefaultCodecs(); err != nil {
-		t.Fatalf("codecs: %v", err)
-	}
-	var s webrtc.SettingEngine
-	s.SetIncludeLoopbackCandidate(true)
-	s.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
-	s.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
-	api := webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithSettingEngine(s))
-	pc, err := api.NewPeerConnection(webrtc.Configuration{})
-	if err != nil {
-		t.Fatalf("peer connection: %v", err)
-	}
-	t.Cleanup(func() { pc.Close() })
-	track, err := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, "audio", "caller")
-	if err != nil {
-		t.Fatalf("track: %v", err)
-	}
-	if _, err := pc.AddTrack(track); err != nil {
-		t.Fatalf("add track: %v", err)
-	}
-	o := &offerer{pc: pc, track: track, got: make(chan struct{})}
-	pc.OnTrack(func(remote *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
-		for {
-			if _, _, err := remote.ReadRTP(); err != nil {
-				return
-			}
-			if o.echoed.Add(1) == wantEchoed {
-				close(o.got)
-			}
-		}
-	})
-	return o
-}
-
-// offer returns a complete (non-trickle) SDP offer.
-func (o *offerer) offer(t *testing.T) string {
-	t.Helper()
-	offer, err := o.pc.CreateOffer(nil)
-	if err != nil {
-		t.Fatalf("create offer: %v", err)
-	}
-	gathered := webrtc.GatheringCompletePromise(o.pc)
-	if err := o.pc.SetLocalDescription(offer); err != nil {
-		t.Fatalf("set offer: %v", err)
-	}
-	select {
-	case <-gathered:
-	case <-time.After(callTimeout):
-		t.Fatal("ICE gathering did not complete")
-	}
-	return o.pc.LocalDescription().SDP
-}
-
-// send writes 20 ms Opus-sized samples until ctx ends.
-func (o *offerer) send(ctx context.Context) {
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	payload := make([]byte, 80)
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-			rand.Read(payload)
-			if err := o.track.WriteSample(media.Sample{Data: payload, Duration: 20 * time.Millisecond}); err != nil {
-				return
-			}
-		}
-	}
-}
 
 func sdpHeader() sip.Header { return sip.NewHeader("Content-Type", "application/sdp") }
 
@@ -184,8 +99,8 @@ func TestCallEchoesRTP(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
 			defer cancel()
 
-			o := newOfferer(t)
-			sess, err := newCaller(t).Invite(ctx, target("echo", addr, transport), []byte(o.offer(t)), sdpHeader())
+			o := echotest.NewCaller(t, wantEchoed)
+			sess, err := newCaller(t).Invite(ctx, target("echo", addr, transport), []byte(o.Offer(t, callTimeout)), sdpHeader())
 			if err != nil {
 				t.Fatalf("INVITE: %v", err)
 			}
@@ -204,21 +119,21 @@ func TestCallEchoesRTP(t *testing.T) {
 			if err := sess.Ack(ctx); err != nil {
 				t.Fatalf("ACK: %v", err)
 			}
-			if err := o.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
+			if err := o.PC.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
 				t.Fatalf("set answer: %v", err)
 			}
 			sendCtx, stopSending := context.WithCancel(ctx)
 			defer stopSending()
-			go o.send(sendCtx)
+			go o.Send(sendCtx)
 			select {
-			case <-o.got:
+			case <-o.Echoed():
 			case <-ctx.Done():
-				t.Fatalf("only %d echoed RTP packets came back (trunk stats %+v)", o.echoed.Load(), tr.Stats())
+				t.Fatalf("only %d echoed RTP packets came back (trunk stats %+v)", o.Count(), tr.Stats())
 			}
 
 			// A re-INVITE with the same offer is answered with SDP.
 			reinvite := sip.NewRequest(sip.INVITE, sess.InviteResponse.Contact().Address)
-			reinvite.SetBody([]byte(o.pc.LocalDescription().SDP))
+			reinvite.SetBody([]byte(o.PC.LocalDescription().SDP))
 			reinvite.AppendHeader(sdpHeader())
 			res, err := sess.Do(ctx, reinvite)
 			if err != nil {
@@ -259,8 +174,8 @@ func TestCancelBeforeAnswer(t *testing.T) {
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
 			defer cancel()
-			o := newOfferer(t)
-			sess, err := newCaller(t).Invite(ctx, target("echo", addr, transport), []byte(o.offer(t)), sdpHeader())
+			o := echotest.NewCaller(t, wantEchoed)
+			sess, err := newCaller(t).Invite(ctx, target("echo", addr, transport), []byte(o.Offer(t, callTimeout)), sdpHeader())
 			if err != nil {
 				t.Fatalf("INVITE: %v", err)
 			}
@@ -289,7 +204,7 @@ func TestCancelBeforeAnswer(t *testing.T) {
 func TestRejections(t *testing.T) {
 	_, ls := startTrunk(t, echotrunk.Options{})
 	caller := newCaller(t)
-	offer := newOfferer(t).offer(t)
+	offer := echotest.NewCaller(t, wantEchoed).Offer(t, callTimeout)
 	tests := []struct {
 		name string
 		req  func() *sip.Request
@@ -449,8 +364,8 @@ func TestCloseWhileRinging(t *testing.T) {
 		tr, ls := startTrunk(t, echotrunk.Options{AnswerDelay: time.Hour})
 		ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
 		defer cancel()
-		o := newOfferer(t)
-		sess, err := newCaller(t).Invite(ctx, target("echo", ls.tcp, "tcp"), []byte(o.offer(t)), sdpHeader())
+		o := echotest.NewCaller(t, wantEchoed)
+		sess, err := newCaller(t).Invite(ctx, target("echo", ls.tcp, "tcp"), []byte(o.Offer(t, callTimeout)), sdpHeader())
 		if err != nil {
 			t.Fatalf("INVITE: %v", err)
 		}
