@@ -159,7 +159,7 @@ func ramp(t *testing.T, name string, rates []int, pids func() []int, args func(r
 			name, r, calls.Successful, n, secs, s.achieved(), cpu, cpu/float64(max(calls.Successful, 1))*1e6)
 		if float64(calls.Successful) < 0.999*float64(n) {
 			if os.Getenv("TRUNKPASS_LOADTEST_VERBOSE") != "" {
-				t.Logf("sipp stderr:\n%s", tail(stderr, 1500))
+				t.Logf("sipp stderr:\n%s", testpeer.Tail(stderr, 1500))
 			}
 			break
 		}
@@ -322,7 +322,7 @@ func TestLoadRSS(t *testing.T) {
 	stdout, stderr, err := testpeer.RunSIPp(t, append(sippArgs(testpeer.SIPpScenario(t, "register_bearer.xml"), "-inf", path)(4000, n), edge.udp)...)
 	calls, perr := testpeer.ParseSIPpCalls(stdout)
 	if perr != nil || calls.Successful < n*999/1000 {
-		t.Fatalf("%v %v %+v\n%s", err, perr, calls, tail(stderr, 2000))
+		t.Fatalf("%v %v %+v\n%s", err, perr, calls, testpeer.Tail(stderr, 2000))
 	}
 	time.Sleep(8 * time.Second) // transactions (udp_linger) expire
 	res, _ := http.Get("http://" + edge.metrics + "/metrics")

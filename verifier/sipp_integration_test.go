@@ -65,17 +65,10 @@ func sippCalls(t *testing.T) func(stdout, stderr string, err error) testpeer.SIP
 		t.Helper()
 		calls, perr := testpeer.ParseSIPpCalls(stdout)
 		if perr != nil || err != nil {
-			t.Fatalf("sipp: %v %v\n%s\n%s", err, perr, tail(stdout, 3000), tail(stderr, 2000))
+			t.Fatalf("sipp: %v %v\n%s\n%s", err, perr, testpeer.Tail(stdout, 3000), testpeer.Tail(stderr, 2000))
 		}
 		return calls
 	}
-}
-
-func tail(s string, n int) string {
-	if len(s) > n {
-		return s[len(s)-n:]
-	}
-	return s
 }
 
 func TestSIPpPeers(t *testing.T) {
@@ -125,32 +118,23 @@ func TestSIPpPeers(t *testing.T) {
 			t.Fatalf("%+v", calls)
 		}
 	})
-	t.Run("an INVITE reaches the trunk, and ACK and BYE follow the Record-Route", func(t *testing.T) {
-		wait := startUAS(t, trunkPort, 1)
-		inf := tokens(1, func(int) string { return "alice" })
-		stdout, stderr, uacErr := testpeer.RunSIPp(t, "-sf", testpeer.SIPpScenario(t, "invite_bearer_uac.xml"), "-inf", inf, "-s", "+441234567",
-			"-i", "127.0.0.1", "-m", "1", "-timeout", "15s", edgeUDP)
-		out, err := wait()
-		if err != nil {
-			t.Fatalf("uas: %v\n%s", err, tail(out, 3000))
-		}
-		calls := sippCalls(t)(stdout, stderr, uacErr)
-		if calls.Successful != 1 {
-			t.Fatalf("uac %+v, uas %v\n%s", calls, err, tail(out, 3000))
-		}
-	})
-	t.Run("a CANCEL is forwarded to the trunk", func(t *testing.T) {
-		wait := startUAS(t, trunkPort, 1)
-		inf := tokens(1, func(int) string { return "alice" })
-		stdout, stderr, uacErr := testpeer.RunSIPp(t, "-sf", testpeer.SIPpScenario(t, "invite_cancel_uac.xml"), "-inf", inf, "-s", "+441234567",
-			"-i", "127.0.0.1", "-m", "1", "-timeout", "15s", edgeUDP)
-		out, err := wait()
-		if err != nil {
-			t.Fatalf("uas: %v\n%s", err, tail(out, 3000))
-		}
-		calls := sippCalls(t)(stdout, stderr, uacErr)
-		if calls.Successful != 1 {
-			t.Fatalf("uac %+v, uas %v\n%s", calls, err, tail(out, 3000))
-		}
-	})
+	for _, call := range []struct{ name, scenario string }{
+		{"an INVITE reaches the trunk, and ACK and BYE follow the Record-Route", "invite_bearer_uac.xml"},
+		{"a CANCEL is forwarded to the trunk", "invite_cancel_uac.xml"},
+	} {
+		t.Run(call.name, func(t *testing.T) {
+			wait := startUAS(t, trunkPort, 1)
+			inf := tokens(1, func(int) string { return "alice" })
+			stdout, stderr, uacErr := testpeer.RunSIPp(t, "-sf", testpeer.SIPpScenario(t, call.scenario), "-inf", inf, "-s", "+441234567",
+				"-i", "127.0.0.1", "-m", "1", "-timeout", "15s", edgeUDP)
+			out, err := wait()
+			if err != nil {
+				t.Fatalf("uas: %v\n%s", err, testpeer.Tail(out, 3000))
+			}
+			calls := sippCalls(t)(stdout, stderr, uacErr)
+			if calls.Successful != 1 {
+				t.Fatalf("uac %+v, uas %v\n%s", calls, err, testpeer.Tail(out, 3000))
+			}
+		})
+	}
 }
