@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -68,5 +69,32 @@ func BenchmarkTokenHTTP(b *testing.B) {
 				}
 			})
 		})
+	}
+}
+
+// BenchmarkTokenHandler serves assertion token requests through the
+// issuer's HTTP handler without a network: the issuer's own cost per token
+// (gin, body, assertion, jti, grant, edge token, answer), apart from
+// net/http's connection handling and the kernel.
+func BenchmarkTokenHandler(b *testing.B) {
+	e := newEnvWith(b, issuer.WithJTIPersistence(issuer.JTIGroup), func(c *issuer.Config) {
+		c.EphemeralSecret, c.TURNSecret = nil, nil
+	})
+	s := e.provision("bench", nil)
+	bodies := make([][]byte, b.N)
+	for i := range bodies {
+		bodies[i], _ = json.Marshal(map[string]string{"assertion": e.assertion(s, "alice", nil)})
+	}
+	h := e.iss.Handler()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		req := httptest.NewRequest(http.MethodPost, "/v1/token", bytes.NewReader(bodies[i]))
+		req.Header.Set("Content-Type", "application/json")
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		if w.Code != http.StatusOK {
+			b.Fatalf("status %d: %s", w.Code, w.Body)
+		}
 	}
 }

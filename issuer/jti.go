@@ -20,7 +20,8 @@ const (
 	// (bolt's Batch), so a request waits for a group commit, not its own.
 	JTIBatch JTIPersistence = iota
 	// JTIGroup: a token is returned as soon as the jti is in the in-memory
-	// set (loaded at start with the ids earlier runs stored); ids are
+	// set (which both modes load at start with the ids earlier runs
+	// stored); ids are
 	// written to the store in groups every few milliseconds and on Close.
 	// If a run ends without Close (a crash), the next run refuses every
 	// assertion issued (iat) up to its start, so an id lost with the crash
@@ -61,14 +62,12 @@ func (i *Issuer) startRun(ctx context.Context) error {
 		i.log.Warn().Time("refuse_issued_until", i.watermark).
 			Msg("the previous run did not shut down cleanly: assertions issued before this start are refused")
 	}
-	if i.jtiMode == JTIGroup {
-		used, err := i.store.UsedJTIs(ctx)
-		if err != nil {
-			return err
-		}
-		for _, j := range used {
-			i.replay.use(j.ID, j.ExpiresAt)
-		}
+	used, err := i.store.UsedJTIs(ctx)
+	if err != nil {
+		return err
+	}
+	for _, j := range used {
+		i.replay.use(j.ID, j.ExpiresAt)
 	}
 	return i.store.SetMeta(ctx, metaRun, []byte("running-"+i.jtiMode.String()))
 }

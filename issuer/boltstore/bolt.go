@@ -16,7 +16,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -29,7 +28,8 @@ var (
 	bSecrets   = []byte("secrets")
 	bKeys      = []byte("keys")
 	bEdges     = []byte("edges")
-	bJTI       = []byte("jti")
+	bJTI       = []byte("used_jti")
+	bJTIOld    = []byte("jti")
 	bRevoked   = []byte("revoked")
 	bAudit     = []byte("audit")
 	bMeta      = []byte("meta")
@@ -65,7 +65,7 @@ func Open(dir string) (*Store, error) {
 				return err
 			}
 		}
-		return nil
+		return migrateJTIs(tx)
 	})
 	if err != nil {
 		db.Close()
@@ -289,21 +289,53 @@ func expired(v []byte, now time.Time) bool {
 	return len(v) == 8 && int64(binary.BigEndian.Uint64(v)) < now.Unix()
 }
 
+// Used assertion ids are keyed by expiry, then id: the 8-byte big-endian
+// Unix second of exp followed by the id, with an empty value. Ids arrive
+// in nearly increasing expiry, so a commit appends to the last pages of
+// the tree instead of rewriting one random leaf page per id, and a purge
+// deletes from the front until the first live key instead of scanning
+// every id. A replayed credential repeats its exp with its id, so the pair
+// is what identifies it.
+func jtiKey(id string, exp time.Time) []byte {
+	return append(binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(id)), uint64(exp.Unix())), id...)
+}
+
+// migrateJTIs moves ids from the first layout (bucket "jti": id → exp)
+// to the expiry-ordered one, once.
+func migrateJTIs(tx *bolt.Tx) error {
+	old := tx.Bucket(bJTIOld)
+	if old == nil {
+		return nil
+	}
+	b := tx.Bucket(bJTI)
+	if err := old.ForEach(func(k, v []byte) error {
+		if len(v) != 8 {
+			return fmt.Errorf("jti %q: bad expiry", k)
+		}
+		return b.Put(append(slices.Clone(v), k...), nil)
+	}); err != nil {
+		return fmt.Errorf("migrate used jtis: %w", err)
+	}
+	return tx.DeleteBucket(bJTIOld)
+}
+
 // UseJTI implements store.Store with bolt's Batch: the check and the put
 // run in one write transaction shared with concurrent callers, and the
 // call returns after that transaction is committed and fsynced. Batch may
 // run fn again after a failed batch; fn sets fresh on every run, so the
 // last run decides.
 func (s *Store) UseJTI(_ context.Context, id string, exp time.Time) (bool, error) {
+	key := jtiKey(id, exp)
 	var fresh bool
 	err := s.db.Batch(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bJTI)
-		if b.Get([]byte(id)) != nil {
+		// Values are empty, and Get answers nil for an empty value: seek.
+		if k, _ := b.Cursor().Seek(key); bytes.Equal(k, key) {
 			fresh = false
 			return nil
 		}
 		fresh = true
-		return b.Put([]byte(id), unixBytes(exp))
+		return b.Put(key, nil)
 	})
 	if err != nil {
 		return false, fmt.Errorf("boltstore: use jti: %w", err)
@@ -315,11 +347,11 @@ func (s *Store) UseJTI(_ context.Context, id string, exp time.Time) (bool, error
 func (s *Store) UsedJTIs(context.Context) ([]store.UsedJTI, error) {
 	var out []store.UsedJTI
 	err := s.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bJTI).ForEach(func(k, v []byte) error {
-			if len(v) != 8 {
-				return fmt.Errorf("jti %q: bad expiry", k)
+		return tx.Bucket(bJTI).ForEach(func(k, _ []byte) error {
+			if len(k) <= 8 {
+				return fmt.Errorf("jti key %x: too short", k)
 			}
-			out = append(out, store.UsedJTI{ID: string(k), ExpiresAt: time.Unix(int64(binary.BigEndian.Uint64(v)), 0)})
+			out = append(out, store.UsedJTI{ID: string(k[8:]), ExpiresAt: time.Unix(int64(binary.BigEndian.Uint64(k)), 0)})
 			return nil
 		})
 	})
@@ -329,18 +361,19 @@ func (s *Store) UsedJTIs(context.Context) ([]store.UsedJTI, error) {
 	return out, nil
 }
 
-// PutJTIs implements store.Store.
+// PutJTIs implements store.Store: appends in key order with full pages,
+// since nearly every key lands after the last one.
 func (s *Store) PutJTIs(_ context.Context, ids []store.UsedJTI) error {
-	// In key order, so that ids falling in the same leaf page share its
-	// materialised node and the cursor's path.
-	sorted := slices.SortedFunc(slices.Values(ids), func(a, b store.UsedJTI) int { return strings.Compare(a.ID, b.ID) })
+	keys := make([][]byte, len(ids))
+	for k, j := range ids {
+		keys[k] = jtiKey(j.ID, j.ExpiresAt)
+	}
+	slices.SortFunc(keys, bytes.Compare)
 	return s.update("put jtis", func(tx *bolt.Tx) error {
 		b := tx.Bucket(bJTI)
-		for _, j := range sorted {
-			if b.Get([]byte(j.ID)) != nil {
-				continue
-			}
-			if err := b.Put([]byte(j.ID), unixBytes(j.ExpiresAt)); err != nil {
+		b.FillPercent = 1
+		for _, k := range keys {
+			if err := b.Put(k, nil); err != nil {
 				return err
 			}
 		}
@@ -397,21 +430,26 @@ func (s *Store) RevokedTokens(context.Context) ([]store.RevokedToken, error) {
 // Purge implements store.Store.
 func (s *Store) Purge(_ context.Context, now time.Time) error {
 	return s.update("purge", func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bJTI, bRevoked} {
-			b := tx.Bucket(name)
-			var del [][]byte
-			if err := b.ForEach(func(k, v []byte) error {
-				if expired(v, now) {
-					del = append(del, slices.Clone(k))
-				}
-				return nil
-			}); err != nil {
+		// Used ids: from the front, until the first that is still live.
+		c := tx.Bucket(bJTI).Cursor()
+		for k, _ := c.First(); k != nil && len(k) >= 8 && int64(binary.BigEndian.Uint64(k)) < now.Unix(); k, _ = c.First() {
+			if err := c.Delete(); err != nil {
 				return err
 			}
-			for _, k := range del {
-				if err := b.Delete(k); err != nil {
-					return err
-				}
+		}
+		b := tx.Bucket(bRevoked)
+		var del [][]byte
+		if err := b.ForEach(func(k, v []byte) error {
+			if expired(v, now) {
+				del = append(del, slices.Clone(k))
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		for _, k := range del {
+			if err := b.Delete(k); err != nil {
+				return err
 			}
 		}
 		return nil

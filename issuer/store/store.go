@@ -189,7 +189,9 @@ type Store interface {
 	// UseJTI records id as used until exp and reports whether it was
 	// fresh. The check and the write are one atomic step: of concurrent
 	// calls with one id exactly one is fresh, and a used id stays used
-	// across a restart until exp.
+	// across a restart until exp. A store may identify a use by the pair
+	// (id, exp), as a replayed credential repeats both; the issuer also
+	// checks ids alone in memory, loaded from UsedJTIs at start.
 	UseJTI(ctx context.Context, id string, exp time.Time) (bool, error)
 	// UsedJTIs lists the used ids not yet purged.
 	UsedJTIs(ctx context.Context) ([]UsedJTI, error)
