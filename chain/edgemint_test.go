@@ -203,7 +203,9 @@ func TestMintedTokensVerify(t *testing.T) {
 // sameEdgeClaims reports whether a and b are equal claims, their dates
 // compared as instants (a decoded date is in the local zone).
 func sameEdgeClaims(a, b *EdgeClaims) bool {
-	sameDate := func(x, y *jwt.NumericDate) bool { return x == nil && y == nil || x != nil && y != nil && x.Equal(y.Time) }
+	sameDate := func(x, y *jwt.NumericDate) bool {
+		return x == nil && y == nil || x != nil && y != nil && x.Equal(y.Time)
+	}
 	if !sameDate(a.ExpiresAt, b.ExpiresAt) || !sameDate(a.NotBefore, b.NotBefore) || !sameDate(a.IssuedAt, b.IssuedAt) {
 		return false
 	}
