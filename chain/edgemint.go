@@ -248,7 +248,7 @@ func appendJSONString(b []byte, s string) []byte {
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
-			if c < 0x20 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			if !jsonPlain[c] {
 				return appendJSONStringSlow(b, s)
 			}
 			i++
@@ -264,6 +264,15 @@ func appendJSONString(b []byte, s string) []byte {
 	b = append(b, s...)
 	return append(b, '"')
 }
+
+// jsonPlain marks the ASCII bytes encoding/json copies into a string as
+// they are: printable, other than " \ < > &.
+var jsonPlain = func() (t [utf8.RuneSelf]bool) {
+	for c := ' '; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+	}
+	return t
+}()
 
 func appendJSONStringSlow(b []byte, s string) []byte {
 	js, _ := json.Marshal(s) // a string always marshals
