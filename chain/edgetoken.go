@@ -31,7 +31,11 @@ type EdgeClaims struct {
 }
 
 // MintEdgeToken signs claims with key. The key must be active: a next key
-// is published before it signs, a retired one signs no more.
+// is published before it signs, a retired one signs no more. exp, jti and
+// sub are required. The token is the compact JWS golang-jwt would write for
+// the same claims (header {"alg","kid","typ":"JWT"}, claims as encoding/json
+// marshals EdgeClaims), byte for byte, at little more than the cost of the
+// signature.
 func MintEdgeToken(key *SigningKey, claims *EdgeClaims) (string, error) {
 	if key.State != KeyActive {
 		return "", fmt.Errorf("sign with %s key %s: %w", key.State, key.ID, ErrUnknownKey)
@@ -43,13 +47,7 @@ func MintEdgeToken(key *SigningKey, claims *EdgeClaims) (string, error) {
 	if claims.ExpiresAt == nil || claims.ID == "" || claims.Subject == "" {
 		return "", fmt.Errorf("mint edge token: exp, jti and sub: %w", ErrMissingClaim)
 	}
-	t := jwt.NewWithClaims(method, claims)
-	t.Header["kid"] = key.ID
-	s, err := t.SignedString(key.Private)
-	if err != nil {
-		return "", fmt.Errorf("sign edge token with %s: %w", key.ID, err)
-	}
-	return s, nil
+	return mintEdgeToken(key, method, claims)
 }
 
 // KeyLookup finds the verification key of a kid. A KeySet is one; a
