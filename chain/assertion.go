@@ -114,8 +114,8 @@ func (v *AssertionVerifier) Verify(token string) (*Assertion, error) {
 			return nil, err
 		}
 	}
-	newHash := hmacHash(h.alg)
-	if newHash == nil {
+	alg, ok := hmacAlg(h.alg)
+	if !ok {
 		return nil, fmt.Errorf("assertion alg %q: %w", h.alg, ErrAlgorithm)
 	}
 
@@ -140,7 +140,7 @@ func (v *AssertionVerifier) Verify(token string) (*Assertion, error) {
 		return nil, fmt.Errorf("assertion: iat: %w", ErrMissingClaim)
 	}
 	iat := w.Iat.time()
-	secretID, err := v.checkMAC(sc, h, newHash, w.Iss, iat, sc.tok[:dot2])
+	secretID, err := v.checkMAC(sc, h, alg, w.Iss, iat, sc.tok[:dot2])
 	if err != nil {
 		return nil, fmt.Errorf("assertion: %w", err)
 	}
@@ -165,7 +165,7 @@ func (v *AssertionVerifier) Verify(token string) (*Assertion, error) {
 
 // checkMAC selects the secret as the kid (or its absence) says and checks
 // the MAC over input with it, naming the secret that verified.
-func (v *AssertionVerifier) checkMAC(sc *assertionScratch, h assertionHeader, newHash func() hash.Hash, iss string, iat time.Time, input []byte) (string, error) {
+func (v *AssertionVerifier) checkMAC(sc *assertionScratch, h assertionHeader, alg int, iss string, iat time.Time, input []byte) (string, error) {
 	if h.kid != "" {
 		s, ok := v.Keys.SecretByID(h.kid)
 		if !ok || s.Customer != iss {
@@ -174,7 +174,7 @@ func (v *AssertionVerifier) checkMAC(sc *assertionScratch, h assertionHeader, ne
 		if !s.ValidAt(iat) {
 			return "", fmt.Errorf("secret %q not valid at iat: %w", h.kid, ErrUnknownKey)
 		}
-		if !sc.macEqual(newHash, s.Value, input) {
+		if !sc.macEqual(alg, s.Value, input) {
 			return "", ErrBadSignature
 		}
 		return s.ID, nil
@@ -185,7 +185,7 @@ func (v *AssertionVerifier) checkMAC(sc *assertionScratch, h assertionHeader, ne
 			continue
 		}
 		tried = true
-		if sc.macEqual(newHash, s.Value, input) {
+		if sc.macEqual(alg, s.Value, input) {
 			return s.ID, nil
 		}
 	}
@@ -239,21 +239,61 @@ func (v *AssertionVerifier) checkClaims(w *assertionWire, iat time.Time) error {
 	return nil
 }
 
-// hmacHash returns the hash of an allowed assertion algorithm, nil for any
-// other (none, EdDSA, RS256, an HMAC taken off AssertionAlgorithms, ...).
-func hmacHash(alg string) func() hash.Hash {
+// hmacAlgs are the HMAC algorithms an assertion may use, with their hashes.
+var hmacAlgs = [...]struct {
+	name string
+	hash func() hash.Hash
+}{{"HS256", sha256.New}, {"HS384", sha512.New384}, {"HS512", sha512.New}}
+
+// hmacAlg returns the index in hmacAlgs of an allowed assertion algorithm,
+// false for any other (none, EdDSA, RS256, an HMAC taken off
+// AssertionAlgorithms, ...).
+func hmacAlg(alg string) (int, bool) {
 	if !slices.Contains(AssertionAlgorithms, alg) {
-		return nil
+		return 0, false
 	}
-	switch alg {
-	case "HS256":
-		return sha256.New
-	case "HS384":
-		return sha512.New384
-	case "HS512":
-		return sha512.New
+	for i, a := range hmacAlgs {
+		if a.name == alg {
+			return i, true
+		}
 	}
-	return nil
+	return 0, false
+}
+
+// maxMACPools bounds the keyed HMAC pools of one algorithm.
+const maxMACPools = 256
+
+// macs pools keyed HMAC states by algorithm and secret value: hmac.New
+// hashes two blocks and allocates five times, resetting a used state does
+// neither. Only secrets a Keyring handed out, after their validity was
+// checked, get a pool, so the map grows with the secrets, not with the
+// tokens; it starts again empty when full.
+var macs macPools
+
+type macPools struct {
+	mu sync.RWMutex
+	m  [len(hmacAlgs)]map[string]*sync.Pool
+}
+
+func (c *macPools) pool(alg int, key []byte) *sync.Pool {
+	c.mu.RLock()
+	p := c.m[alg][string(key)]
+	c.mu.RUnlock()
+	if p != nil {
+		return p
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if p = c.m[alg][string(key)]; p != nil {
+		return p
+	}
+	if c.m[alg] == nil || len(c.m[alg]) >= maxMACPools {
+		c.m[alg] = make(map[string]*sync.Pool)
+	}
+	k, newHash := slices.Clone(key), hmacAlgs[alg].hash
+	p = &sync.Pool{New: func() any { return hmac.New(newHash, k) }}
+	c.m[alg][string(k)] = p
+	return p
 }
 
 // assertionHeader is what Verify reads of an assertion's JWS header.
@@ -487,10 +527,13 @@ func (sc *assertionScratch) release() {
 }
 
 // macEqual reports in constant time whether sc.sig is the HMAC of input
-// under key.
-func (sc *assertionScratch) macEqual(newHash func() hash.Hash, key, input []byte) bool {
-	m := hmac.New(newHash, key)
+// under key with hmacAlgs[alg].
+func (sc *assertionScratch) macEqual(alg int, key, input []byte) bool {
+	p := macs.pool(alg, key)
+	m := p.Get().(hash.Hash)
 	m.Write(input)
 	sc.mac = m.Sum(sc.mac[:0])
+	m.Reset()
+	p.Put(m)
 	return hmac.Equal(sc.mac, sc.sig)
 }
