@@ -290,17 +290,21 @@ func differentialVerifiers() []*AssertionVerifier {
 
 var differentialHashes = [...]func() hash.Hash{sha256.New, sha512.New384, sha512.New}
 
-// differentialToken makes the token a fuzz input stands for. mode%4 picks
-// the MAC key (cur, cur2, globex's other) or, for 3, takes header as a
-// whole raw token; mode/4%3 picks the MAC's hash whatever the header says.
+// differentialMACKeys are the differentialKeys indexes mode%8 picks (-1:
+// the raw token).
+var differentialMACKeys = [8]int{0, 1, 5, -1, 2, 3, 4, 0}
+
+// differentialToken makes the token a fuzz input stands for. mode%8 picks
+// the MAC key (cur, cur2, globex's other, -, old, rev, next, cur) or, for 3,
+// takes header as a whole raw token; mode/8%3 picks the MAC's hash
+// whatever the header says.
 func differentialToken(keys StaticKeyring, header, claims string, mode byte) string {
-	which := int(mode % 4)
-	if which == 3 {
+	which := differentialMACKeys[mode%8]
+	if which < 0 {
 		return header
 	}
-	key := keys[[]int{0, 1, 5}[which]].Value
 	input := b64url([]byte(header)) + "." + b64url([]byte(claims))
-	m := hmac.New(differentialHashes[int(mode/4)%3], key)
+	m := hmac.New(differentialHashes[int(mode/8)%3], keys[which].Value)
 	m.Write([]byte(input))
 	return input + "." + b64url(m.Sum(nil))
 }
@@ -331,8 +335,11 @@ func differentialSeeds(t testing.TB) []struct {
 	}
 	seeds := []seed{
 		{`{"alg":"HS256","kid":"cur","typ":"JWT"}`, valid, 0},
-		{`{"alg":"HS384","kid":"cur"}`, valid, 4},
-		{`{"alg":"HS512","kid":"cur"}`, valid, 8},
+		{`{"alg":"HS384","kid":"cur"}`, valid, 8},
+		{`{"alg":"HS512","kid":"cur"}`, valid, 16},
+		{`{"alg":"HS256","kid":"old"}`, valid, 4},
+		{`{"alg":"HS256","kid":"rev"}`, valid, 5},
+		{`{"alg":"HS256"}`, valid, 6},
 		{`{"alg":"HS256"}`, valid, 0},
 		{`{"alg":"HS256"}`, valid, 1},
 		{`{"alg":"HS256","kid":"cur2"}`, valid, 1},
@@ -383,48 +390,80 @@ func FuzzAssertionDifferential(f *testing.F) {
 	})
 }
 
-// TestAssertionVerifierAgreesWithGolangJWT checks generated claim sets, near
-// valid and faulty in one or several ways, under both verifiers.
+// TestAssertionVerifierAgreesWithGolangJWT checks generated assertions
+// under both verifiers: each claim and the header are right most of the
+// time and otherwise one of several wrong values, so that tokens with no,
+// one or several faults all come up.
 func TestAssertionVerifierAgreesWithGolangJWT(t *testing.T) {
 	keys := differentialKeys()
 	vs := differentialVerifiers()
 	r := rand.New(rand.NewPCG(1, 2))
-	pick := func(options ...any) any { return options[r.IntN(len(options))] }
-	headers := []string{
-		`{"alg":"HS256","kid":"cur"}`, `{"alg":"HS384","kid":"cur"}`, `{"alg":"HS512","kid":"cur"}`, `{"alg":"HS256"}`,
-		`{"alg":"HS256","kid":"cur2"}`, `{"alg":"HS256","kid":"old"}`, `{"alg":"HS256","kid":"rev"}`,
-		`{"alg":"HS256","kid":"next"}`, `{"alg":"HS256","kid":"other"}`, `{"alg":"HS256","kid":"nope"}`,
-		`{"alg":"HS256","kid":""}`, `{"alg":"RS256","kid":"cur"}`, `{"typ":"JWT","alg":"HS256","kid":"cur"}`,
-	}
 	absent := struct{}{}
-	for i := range 3000 {
+	// usually returns good, else one of bad.
+	usually := func(good any, bad ...any) any {
+		if r.IntN(10) < 8 {
+			return good
+		}
+		return bad[r.IntN(len(bad))]
+	}
+	now := t0.Unix()
+	accepted := 0
+	for i := range 4000 {
 		m := map[string]any{}
 		set := func(k string, v any) {
 			if v != absent {
 				m[k] = v
 			}
 		}
-		now := t0.Unix()
-		set("iss", pick("acme", "acme", "acme", "globex", "", absent))
-		set("sub", pick("visitor", "visitor", "", absent, "v\u00e9"))
-		set("jti", pick("j1", "j1", "", absent))
-		set("aud", pick(issuerURL, issuerURL, []string{issuerURL}, []string{"x", issuerURL}, []string{}, "", "https://other.example", nil, absent, 5))
-		set("iat", pick(now, now, now-30, now+20, now+40, float64(now)+0.9, now-7200, absent, nil, "x"))
-		set("exp", pick(now+60, now+60, now+300, now+301, now+500, now, now-10, now+29, float64(now)+60.5, absent, nil, true))
-		set("nbf", pick(absent, absent, now, now+20, now+40, float64(now)-0.1))
-		set("ttl", pick(absent, absent, 60, 0, -1, 1.5, "60"))
-		set("grants", pick(absent, absent, map[string]any{"methods": []string{"INVITE"}}, map[string]any{"methods": []string{"invite"}}, nil, "x"))
+		set("iss", usually("acme", "globex", "", absent, 5))
+		set("sub", usually("visitor", "", absent, "v\u00e9", nil))
+		set("jti", usually("j1", "", absent, []string{"j"}))
+		set("aud", usually(issuerURL, []string{issuerURL}, []string{"x", issuerURL}, []string{}, []string{""}, "",
+			"https://other.example", []any{issuerURL, nil}, nil, absent, 5))
+		set("iat", usually(now, now-30, now+20, now+40, float64(now)+0.9, now-7200, absent, nil, "x", 1e300))
+		set("exp", usually(now+60, now+300, now+301, now+500, now, now-10, now+29, float64(now)+60.5, absent, nil, true, -1e300))
+		set("nbf", usually(absent, now, now+20, now+40, float64(now)-0.1, "x"))
+		set("ttl", usually(absent, 60, 0, -1, 1.5, "60", 1<<62))
+		set("grants", usually(absent, map[string]any{"methods": []string{"INVITE"}}, map[string]any{"methods": []string{"invite"}}, nil, "x"))
 		claims, err := json.Marshal(m)
 		if err != nil {
 			t.Fatal(err)
 		}
-		tok := differentialToken(keys, headers[r.IntN(len(headers))], string(claims), byte(r.IntN(12)))
+		alg := r.IntN(3)
+		header := map[string]any{"alg": usually(AssertionAlgorithms[alg], "HS256", "RS256", "none", absent, 1)}
+		if kid := usually("cur", "", "cur2", "old", "rev", "next", "other", "nope", absent); kid != absent {
+			header["kid"] = kid
+		}
+		if r.IntN(3) == 0 {
+			delete(header, "kid")
+		}
+		if header["alg"] == absent {
+			delete(header, "alg")
+		}
+		h, err := json.Marshal(header)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The MAC: usually with the kid's secret (cur without kid) and
+		// the header's hash.
+		which := map[any]byte{"cur2": 1, "other": 2, "old": 4, "rev": 5, "next": 6}[header["kid"]]
+		if r.IntN(5) == 0 {
+			which = []byte{0, 1, 2, 4, 5, 6}[r.IntN(6)]
+		}
+		mode := which + byte(alg)*8
+		tok := differentialToken(keys, string(h), string(claims), mode)
 		for _, v := range vs {
 			agreeWithReference(t, v, tok)
+			if a, err := v.Verify(tok); err == nil && a != nil {
+				accepted++
+			}
 		}
 		if t.Failed() {
 			t.Fatalf("case %d", i)
 		}
+	}
+	if accepted < 200 {
+		t.Fatalf("only %d generated verifications succeeded: the generator is too far from valid", accepted)
 	}
 }
 
