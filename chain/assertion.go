@@ -1,9 +1,20 @@
 package chain
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/sha512"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"hash"
+	"math"
+	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -72,9 +83,17 @@ type AssertionVerifier struct {
 	Now func() time.Time
 }
 
-// Verify checks an assertion: HS256/384/512 only; the secret found by kid
-// (and owned by the iss customer) or, without kid, each of the iss
-// customer's secrets valid at iat; aud, exp, iat, lifetime, sub and jti.
+// Verify checks an assertion in one pass: size; a compact JWS of exactly
+// three strict base64url segments; a header without "crit" whose alg is one
+// of AssertionAlgorithms (HS256/384/512); then the secret found by kid (and
+// owned by the iss customer, valid at iat) or, without kid, each of the iss
+// customer's secrets valid at iat, the HMAC compared in constant time; and
+// only once the MAC holds: exp (required), aud, nbf, iat, lifetime, jti,
+// sub, ttl and the grants.
+//
+// The claims are decoded once with encoding/json into plain types. As with
+// encoding/json everywhere, a member named twice counts with its last value;
+// dates must be JSON numbers (fractions allowed), never strings.
 func (v *AssertionVerifier) Verify(token string) (*Assertion, error) {
 	max := v.MaxSize
 	if max == 0 {
@@ -83,95 +102,438 @@ func (v *AssertionVerifier) Verify(token string) (*Assertion, error) {
 	if len(token) > max {
 		return nil, fmt.Errorf("assertion of %d bytes: %w", len(token), ErrTooLarge)
 	}
+	dot1 := strings.IndexByte(token, '.')
+	dot2 := strings.LastIndexByte(token, '.')
+	if dot1 <= 0 || dot2 <= dot1 || strings.IndexByte(token[dot1+1:dot2], '.') >= 0 {
+		return nil, fmt.Errorf("assertion: not a compact JWS: %w", ErrMalformed)
+	}
+	h, cached := assertionHeaders.get(token[:dot1])
+	if !cached {
+		var err error
+		if h, err = decodeAssertionHeader(token[:dot1]); err != nil {
+			return nil, err
+		}
+	}
+	alg, ok := hmacAlg(h.alg)
+	if !ok {
+		return nil, fmt.Errorf("assertion alg %q: %w", h.alg, ErrAlgorithm)
+	}
+
+	sc := assertionScratchPool.Get().(*assertionScratch)
+	defer sc.release()
+	sc.tok = append(sc.tok[:0], token...)
+	var err error
+	if sc.payload, err = b64Strict.AppendDecode(sc.payload[:0], sc.tok[dot1+1:dot2]); err != nil {
+		return nil, fmt.Errorf("assertion claims encoding: %w", ErrMalformed)
+	}
+	w := &sc.wire
+	if err := json.Unmarshal(sc.payload, w); err != nil {
+		return nil, fmt.Errorf("assertion claims JSON: %w", ErrMalformed)
+	}
+	if sc.sig, err = b64Strict.AppendDecode(sc.sig[:0], sc.tok[dot2+1:]); err != nil {
+		return nil, fmt.Errorf("assertion signature encoding: %w", ErrMalformed)
+	}
+	if w.Iss == "" {
+		return nil, fmt.Errorf("assertion: iss: %w", ErrMissingClaim)
+	}
+	if !w.Iat.set {
+		return nil, fmt.Errorf("assertion: iat: %w", ErrMissingClaim)
+	}
+	iat := w.Iat.time()
+	secretID, err := v.checkMAC(sc, h, alg, w.Iss, iat, sc.tok[:dot2])
+	if err != nil {
+		return nil, fmt.Errorf("assertion: %w", err)
+	}
+	if err := v.checkClaims(w, iat); err != nil {
+		return nil, fmt.Errorf("assertion: %w", err)
+	}
+	a := &Assertion{
+		Customer:  w.Iss,
+		SecretID:  secretID,
+		Subject:   w.Sub,
+		JTI:       w.Jti,
+		IssuedAt:  iat,
+		ExpiresAt: w.Exp.time(),
+		Grants:    w.Grants,
+		TTL:       time.Duration(w.TTL) * time.Second,
+	}
+	if !cached {
+		assertionHeaders.put(token[:dot1], h)
+	}
+	return a, nil
+}
+
+// checkMAC selects the secret as the kid (or its absence) says and checks
+// the MAC over input with it, naming the secret that verified.
+func (v *AssertionVerifier) checkMAC(sc *assertionScratch, h assertionHeader, alg int, iss string, iat time.Time, input []byte) (string, error) {
+	if h.kid != "" {
+		s, ok := v.Keys.SecretByID(h.kid)
+		if !ok || s.Customer != iss {
+			return "", fmt.Errorf("secret %q of %q: %w", h.kid, iss, ErrUnknownKey)
+		}
+		if !s.ValidAt(iat) {
+			return "", fmt.Errorf("secret %q not valid at iat: %w", h.kid, ErrUnknownKey)
+		}
+		if !sc.macEqual(alg, s.Value, input) {
+			return "", ErrBadSignature
+		}
+		return s.ID, nil
+	}
+	tried := false
+	for _, s := range v.Keys.SecretsOf(iss) {
+		if !s.ValidAt(iat) {
+			continue
+		}
+		tried = true
+		if sc.macEqual(alg, s.Value, input) {
+			return s.ID, nil
+		}
+	}
+	if !tried {
+		return "", fmt.Errorf("no secret of %q valid at iat: %w", iss, ErrUnknownKey)
+	}
+	return "", ErrBadSignature
+}
+
+// checkClaims checks the claims of an assertion whose MAC holds, in the
+// order that decides which error a token with several faults gets: missing
+// exp or aud, expiry, nbf and iat, audience, jti, sub, lifetime, ttl, grants.
+func (v *AssertionVerifier) checkClaims(w *assertionWire, iat time.Time) error {
 	lifetime := v.MaxLifetime
 	if lifetime == 0 {
 		lifetime = DefaultAssertionLifetime
 	}
-	p := jwt.NewParser(
-		jwt.WithValidMethods(AssertionAlgorithms),
-		jwt.WithAudience(v.Audience),
-		jwt.WithExpirationRequired(),
-		jwt.WithIssuedAt(),
-		jwt.WithLeeway(v.Leeway),
-		jwt.WithTimeFunc(nowFunc(v.Now)),
-		jwt.WithStrictDecoding(),
-	)
-	claims := new(AssertionClaims)
-	var used []Secret
-	var method jwt.SigningMethod
-	_, err := p.ParseWithClaims(token, claims, func(t *jwt.Token) (any, error) {
-		method = t.Method
-		if claims.Issuer == "" {
-			return nil, fmt.Errorf("iss: %w", ErrMissingClaim)
+	now := nowFunc(v.Now)()
+	if !w.Exp.set {
+		return fmt.Errorf("exp: %w", ErrMissingClaim)
+	}
+	if len(w.Aud) == 0 || len(w.Aud) == 1 && w.Aud[0] == "" {
+		return fmt.Errorf("aud: %w", ErrMissingClaim)
+	}
+	exp := w.Exp.time()
+	switch {
+	case !now.Before(exp.Add(v.Leeway)):
+		return fmt.Errorf("expired at %d: %w", exp.Unix(), ErrExpired)
+	case w.Nbf.set && now.Before(w.Nbf.time().Add(-v.Leeway)):
+		return fmt.Errorf("nbf %d: %w", w.Nbf.time().Unix(), ErrNotYetValid)
+	case now.Before(iat.Add(-v.Leeway)):
+		return fmt.Errorf("iat %d: %w", iat.Unix(), ErrNotYetValid)
+	case !slices.Contains(w.Aud, v.Audience):
+		return fmt.Errorf("aud %q: %w", []string(w.Aud), ErrAudience)
+	case w.Jti == "":
+		return fmt.Errorf("jti: %w", ErrMissingClaim)
+	case w.Sub == "":
+		return fmt.Errorf("sub: %w", ErrMissingClaim)
+	}
+	if life := exp.Sub(iat); life > lifetime {
+		return fmt.Errorf("lives %s, more than %s: %w", life, lifetime, ErrLifetime)
+	}
+	if w.TTL < 0 {
+		return fmt.Errorf("ttl %d: %w", w.TTL, ErrMalformed)
+	}
+	if w.Grants != nil {
+		if err := w.Grants.Validate(); err != nil {
+			return fmt.Errorf("grants: %w", err)
 		}
-		if claims.IssuedAt == nil {
-			return nil, fmt.Errorf("iat: %w", ErrMissingClaim)
+	}
+	return nil
+}
+
+// hmacAlgs are the HMAC algorithms an assertion may use, with their hashes.
+var hmacAlgs = [...]struct {
+	name string
+	hash func() hash.Hash
+}{{"HS256", sha256.New}, {"HS384", sha512.New384}, {"HS512", sha512.New}}
+
+// hmacAlg returns the index in hmacAlgs of an allowed assertion algorithm,
+// false for any other (none, EdDSA, RS256, an HMAC taken off
+// AssertionAlgorithms, ...).
+func hmacAlg(alg string) (int, bool) {
+	if !slices.Contains(AssertionAlgorithms, alg) {
+		return 0, false
+	}
+	for i, a := range hmacAlgs {
+		if a.name == alg {
+			return i, true
 		}
-		iat := claims.IssuedAt.Time
-		if kid, _ := t.Header["kid"].(string); kid != "" {
-			s, ok := v.Keys.SecretByID(kid)
-			if !ok || s.Customer != claims.Issuer {
-				return nil, fmt.Errorf("secret %q of %q: %w", kid, claims.Issuer, ErrUnknownKey)
-			}
-			if !s.ValidAt(iat) {
-				return nil, fmt.Errorf("secret %q not valid at iat: %w", kid, ErrUnknownKey)
-			}
-			used = []Secret{s}
-			return s.Value, nil
-		}
-		var set jwt.VerificationKeySet
-		for _, s := range v.Keys.SecretsOf(claims.Issuer) {
-			if s.ValidAt(iat) {
-				used = append(used, s)
-				set.Keys = append(set.Keys, s.Value)
-			}
-		}
-		if len(used) == 0 {
-			return nil, fmt.Errorf("no secret of %q valid at iat: %w", claims.Issuer, ErrUnknownKey)
-		}
-		return set, nil
-	})
+	}
+	return 0, false
+}
+
+// maxMACPools bounds the keyed HMAC pools of one algorithm.
+const maxMACPools = 256
+
+// macs pools keyed HMAC states by algorithm and secret value: hmac.New
+// hashes two blocks and allocates five times, resetting a used state does
+// neither. Only secrets a Keyring handed out, after their validity was
+// checked, get a pool, so the map grows with the secrets, not with the
+// tokens; it starts again empty when full.
+var macs macPools
+
+type macPools struct {
+	mu sync.RWMutex
+	m  [len(hmacAlgs)]map[string]*sync.Pool
+}
+
+func (c *macPools) pool(alg int, key []byte) *sync.Pool {
+	c.mu.RLock()
+	p := c.m[alg][string(key)]
+	c.mu.RUnlock()
+	if p != nil {
+		return p
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if p = c.m[alg][string(key)]; p != nil {
+		return p
+	}
+	if c.m[alg] == nil || len(c.m[alg]) >= maxMACPools {
+		c.m[alg] = make(map[string]*sync.Pool)
+	}
+	k, newHash := slices.Clone(key), hmacAlgs[alg].hash
+	p = &sync.Pool{New: func() any { return hmac.New(newHash, k) }}
+	c.m[alg][string(k)] = p
+	return p
+}
+
+// assertionHeader is what Verify reads of an assertion's JWS header.
+type assertionHeader struct{ alg, kid string }
+
+// decodeAssertionHeader decodes a header segment. Member names match
+// exactly (not case-insensitively as struct decoding would); kid, when
+// present, must be a string; crit is refused, no extension being understood.
+// An alg that is absent or not a string is ErrAlgorithm, like one not allowed.
+func decodeAssertionHeader(seg string) (assertionHeader, error) {
+	raw, err := b64Strict.DecodeString(seg)
 	if err != nil {
-		return nil, fmt.Errorf("assertion: %w", mapJWTError(token, AssertionAlgorithms, err))
+		return assertionHeader{}, fmt.Errorf("assertion header encoding: %w", ErrMalformed)
 	}
-	if claims.ID == "" {
-		return nil, fmt.Errorf("assertion: jti: %w", ErrMissingClaim)
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return assertionHeader{}, fmt.Errorf("assertion header JSON: %w", ErrMalformed)
 	}
-	if claims.Subject == "" {
-		return nil, fmt.Errorf("assertion: sub: %w", ErrMissingClaim)
+	if _, ok := m["crit"]; ok {
+		return assertionHeader{}, fmt.Errorf("assertion: crit header not understood: %w", ErrMalformed)
 	}
-	life := claims.ExpiresAt.Sub(claims.IssuedAt.Time)
-	if life > lifetime {
-		return nil, fmt.Errorf("assertion lives %s, more than %s: %w", life, lifetime, ErrLifetime)
-	}
-	if claims.TTL < 0 {
-		return nil, fmt.Errorf("assertion ttl %d: %w", claims.TTL, ErrMalformed)
-	}
-	if claims.Grants != nil {
-		if err := claims.Grants.Validate(); err != nil {
-			return nil, fmt.Errorf("assertion grants: %w", err)
+	var h assertionHeader
+	if kid, ok := m["kid"]; ok {
+		if err := json.Unmarshal(kid, &h.kid); err != nil || kid[0] != '"' {
+			return assertionHeader{}, fmt.Errorf("assertion header kid is not a string: %w", ErrMalformed)
 		}
 	}
-	a := &Assertion{
-		Customer:  claims.Issuer,
-		Subject:   claims.Subject,
-		JTI:       claims.ID,
-		IssuedAt:  claims.IssuedAt.Time,
-		ExpiresAt: claims.ExpiresAt.Time,
-		Grants:    claims.Grants,
-		TTL:       time.Duration(claims.TTL) * time.Second,
+	if alg, ok := m["alg"]; !ok || alg[0] != '"' || json.Unmarshal(alg, &h.alg) != nil {
+		return assertionHeader{}, fmt.Errorf("assertion header alg missing or not a string: %w", ErrAlgorithm)
 	}
-	a.SecretID = used[0].ID
-	if len(used) > 1 {
-		// The key set verified with one of several secrets: name it.
-		dot := strings.LastIndexByte(token, '.')
-		sig, _ := b64Strict.DecodeString(token[dot+1:])
-		for _, s := range used {
-			if method.Verify(token[:dot], sig, s.Value) == nil {
-				a.SecretID = s.ID
-				break
+	return h, nil
+}
+
+// maxCachedAssertionHeaders bounds the assertion header cache.
+const maxCachedAssertionHeaders = 256
+
+// assertionHeaders remembers the decoded headers of assertions that
+// verified, by their encoded segment. It is shared by all verifiers (the
+// issuer makes one per request): a decoded header depends on nothing but
+// its segment, and a customer backend sends the same header every time.
+// Only the decoding is skipped; the alg is still checked against the
+// allow-list and the kid still looked up on every call.
+var assertionHeaders assertionHeaderCache
+
+// assertionHeaderCache is a bounded map of decoded headers; when full it
+// starts again empty, so that rotated secrets' headers find a place.
+type assertionHeaderCache struct {
+	mu sync.RWMutex
+	m  map[string]assertionHeader
+}
+
+func (c *assertionHeaderCache) get(seg string) (assertionHeader, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	h, ok := c.m[seg]
+	return h, ok
+}
+
+func (c *assertionHeaderCache) put(seg string, h assertionHeader) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= maxCachedAssertionHeaders {
+		c.m = make(map[string]assertionHeader)
+	}
+	// A copy: the segment would otherwise pin the whole token.
+	c.m[strings.Clone(seg)] = h
+}
+
+// assertionWire is AssertionClaims as they travel, with plain types so that
+// the payload is decoded in one pass of encoding/json. Member names match
+// as for AssertionClaims (encoding/json: case-insensitively).
+type assertionWire struct {
+	Iss    string    `json:"iss"`
+	Sub    string    `json:"sub"`
+	Aud    audience  `json:"aud"`
+	Exp    seconds   `json:"exp"`
+	Nbf    seconds   `json:"nbf"`
+	Iat    seconds   `json:"iat"`
+	Jti    string    `json:"jti"`
+	Grants *SIPGrant `json:"grants"`
+	TTL    int64     `json:"ttl"`
+}
+
+// errNotNumber and errNotString are reported by the wire decoders; Verify
+// turns any decoding error into ErrMalformed.
+var (
+	errNotNumber = errors.New("not a JSON number")
+	errNotString = errors.New("not a JSON string")
+)
+
+// seconds is a NumericDate as it travels: a JSON number of seconds since
+// the epoch, fractions allowed. null leaves it unset; anything else, a
+// string included, is an error.
+type seconds struct {
+	v   float64
+	set bool
+}
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (s *seconds) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*s = seconds{}
+		return nil
+	}
+	if len(b) == 0 || b[0] != '-' && (b[0] < '0' || b[0] > '9') {
+		return errNotNumber
+	}
+	f, err := strconv.ParseFloat(string(b), 64)
+	if err != nil {
+		return err
+	}
+	*s = seconds{v: f, set: true}
+	return nil
+}
+
+// time converts as golang-jwt's NumericDate does: whole and fractional
+// seconds, truncated to the second.
+func (s seconds) time() time.Time {
+	sec, frac := math.Modf(s.v)
+	return time.Unix(int64(sec), int64(frac*1e9)).Truncate(time.Second)
+}
+
+// audience is the aud claim: a string or an array of strings, as
+// jwt.ClaimStrings decodes it (null keeps what was there, an empty array
+// empties it) without going through an interface value.
+type audience []string
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (a *audience) UnmarshalJSON(b []byte) error {
+	switch {
+	case string(b) == "null":
+		return nil
+	case b[0] == '"':
+		s, err := unquoteJSON(b)
+		if err != nil {
+			return err
+		}
+		*a = append((*a)[:0], s)
+		return nil
+	case b[0] == '[':
+		*a = (*a)[:0]
+		rest := skipJSONSpace(b[1:])
+		if string(rest) == "]" {
+			return nil
+		}
+		for {
+			end := jsonStringEnd(rest)
+			if end < 0 {
+				return errNotString
 			}
+			s, err := unquoteJSON(rest[:end+1])
+			if err != nil {
+				return err
+			}
+			*a = append(*a, s)
+			rest = skipJSONSpace(rest[end+1:])
+			switch {
+			case len(rest) == 1 && rest[0] == ']':
+				return nil
+			case len(rest) == 0 || rest[0] != ',':
+				return errNotString
+			}
+			rest = skipJSONSpace(rest[1:])
 		}
 	}
-	return a, nil
+	return errNotString
+}
+
+// skipJSONSpace drops leading JSON white space.
+func skipJSONSpace(b []byte) []byte {
+	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t' || b[0] == '\n' || b[0] == '\r') {
+		b = b[1:]
+	}
+	return b
+}
+
+// jsonStringEnd returns the index of the quote closing the JSON string b
+// starts with, or -1 when b does not start with a complete string.
+func jsonStringEnd(b []byte) int {
+	if len(b) == 0 || b[0] != '"' {
+		return -1
+	}
+	for i := 1; i < len(b); i++ {
+		switch b[i] {
+		case '\\':
+			i++
+		case '"':
+			return i
+		}
+	}
+	return -1
+}
+
+// unquoteJSON decodes a JSON string value; b is valid JSON, as encoding/json
+// hands it to an Unmarshaler. Plain UTF-8 without escapes is taken as is.
+func unquoteJSON(b []byte) (string, error) {
+	if len(b) < 2 || b[0] != '"' {
+		return "", errNotString
+	}
+	if inner := b[1 : len(b)-1]; !slices.Contains(inner, '\\') && utf8.Valid(inner) {
+		return string(inner), nil
+	}
+	var s string
+	err := json.Unmarshal(b, &s)
+	return s, err
+}
+
+// assertionScratch holds the byte copies and decoded claims a verification
+// works on, pooled so that a call allocates little beyond what it returns.
+type assertionScratch struct {
+	tok, sig, payload, mac []byte
+	wire                   assertionWire
+}
+
+var assertionScratchPool = sync.Pool{New: func() any { return new(assertionScratch) }}
+
+// maxPooledScratch keeps buffers grown by an unusually large MaxSize out
+// of the pool.
+const maxPooledScratch = 64 << 10
+
+// release clears what the returned Assertion may share (the grants) or
+// must not outlive the call, and pools the buffers again.
+func (sc *assertionScratch) release() {
+	aud := sc.wire.Aud[:0]
+	sc.wire = assertionWire{Aud: aud}
+	clear(sc.mac)
+	if cap(sc.tok) > maxPooledScratch {
+		return
+	}
+	assertionScratchPool.Put(sc)
+}
+
+// macEqual reports in constant time whether sc.sig is the HMAC of input
+// under key with hmacAlgs[alg].
+func (sc *assertionScratch) macEqual(alg int, key, input []byte) bool {
+	p := macs.pool(alg, key)
+	m := p.Get().(hash.Hash)
+	m.Write(input)
+	sc.mac = m.Sum(sc.mac[:0])
+	m.Reset()
+	p.Put(m)
+	return hmac.Equal(sc.mac, sc.sig)
 }

@@ -210,3 +210,32 @@ func BenchmarkMintOverRawSign(b *testing.B) {
 	}
 	b.ReportMetric(float64(full)/float64(raw), "mint/raw")
 }
+
+// BenchmarkAssertionVerifyWithoutKid verifies HS256 customer assertions
+// without kid, signed with the second of the customer's two valid secrets:
+// both are tried.
+func BenchmarkAssertionVerifyWithoutKid(b *testing.B) {
+	first := Secret{ID: "a", Customer: "acme", Value: []byte("aaa-secret-0123456789abcdef01234")}
+	second := Secret{ID: "b", Customer: "acme", Value: []byte("bbb-secret-0123456789abcdef01234")}
+	toks := make([]string, benchTokens)
+	for i := range toks {
+		c := &AssertionClaims{RegisteredClaims: jwt.RegisteredClaims{
+			Issuer: "acme", Subject: "visitor", Audience: jwt.ClaimStrings{issuerURL}, ID: "j" + strconv.Itoa(i),
+			IssuedAt: jwt.NewNumericDate(t0), ExpiresAt: jwt.NewNumericDate(t0.Add(time.Minute)),
+		}}
+		tok, err := MintAssertion(second, c, "HS256", true)
+		if err != nil {
+			b.Fatal(err)
+		}
+		toks[i] = tok
+	}
+	v := &AssertionVerifier{Keys: StaticKeyring{first, second}, Audience: issuerURL, Now: clock(t0)}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		a, err := v.Verify(toks[i%benchTokens])
+		if err != nil || a.SecretID != "b" {
+			b.Fatal(a, err)
+		}
+	}
+}
