@@ -4,7 +4,6 @@ import (
 	"crypto"
 	"crypto/ed25519"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -301,45 +300,4 @@ func decodeSegment(seg string, into any) error {
 		return fmt.Errorf("segment JSON: %w", ErrMalformed)
 	}
 	return nil
-}
-
-// mapJWTError turns golang-jwt errors into this package's errors, keeping
-// any of ours that a key func returned.
-func mapJWTError(token string, allowed []string, err error) error {
-	for _, ours := range []error{ErrUnknownKey, ErrAlgorithm, ErrLifetime, ErrMissingClaim} {
-		if errors.Is(err, ours) {
-			return err
-		}
-	}
-	var mapped error
-	switch {
-	case errors.Is(err, jwt.ErrTokenMalformed):
-		mapped = ErrMalformed
-	case errors.Is(err, jwt.ErrTokenSignatureInvalid) && !headerAlgAllowed(token, allowed):
-		mapped = ErrAlgorithm
-	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
-		mapped = ErrBadSignature
-	case errors.Is(err, jwt.ErrTokenUnverifiable):
-		mapped = ErrAlgorithm
-	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
-		mapped = ErrMissingClaim
-	case errors.Is(err, jwt.ErrTokenExpired):
-		mapped = ErrExpired
-	case errors.Is(err, jwt.ErrTokenNotValidYet), errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
-		mapped = ErrNotYetValid
-	case errors.Is(err, jwt.ErrTokenInvalidAudience):
-		mapped = ErrAudience
-	case errors.Is(err, jwt.ErrTokenInvalidIssuer):
-		mapped = ErrIssuer
-	default:
-		mapped = ErrMalformed
-	}
-	return fmt.Errorf("%w: %v", mapped, err)
-}
-
-// headerAlgAllowed reports whether the unverified header's alg is in
-// allowed; only used to name an error, never to choose a key.
-func headerAlgAllowed(token string, allowed []string) bool {
-	t, _, err := jwt.NewParser().ParseUnverified(token, jwt.MapClaims{})
-	return err == nil && slices.Contains(allowed, t.Method.Alg())
 }
