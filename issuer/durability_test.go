@@ -3,7 +3,9 @@ package issuer_test
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -11,6 +13,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -21,6 +24,7 @@ import (
 	"github.com/trunkpass/trunkpass/chain"
 	"github.com/trunkpass/trunkpass/internal/testpeer"
 	"github.com/trunkpass/trunkpass/issuer"
+	"github.com/trunkpass/trunkpass/issuer/store"
 )
 
 // Environment of the helper mode in which the test binary runs an issuer
@@ -206,4 +210,60 @@ func TestGroupPersistedJTIsStayOnceOnly(t *testing.T) {
 	startProcess(t, dir, addr, group)
 	refused(fresh, "an assertion used before a clean restart")
 	e.token(map[string]any{"assertion": notYet}) // unused, issued before a clean restart: fine
+}
+
+// failingJTIStore is a memory store whose bulk jti writes fail.
+type failingJTIStore struct{ *store.Memory }
+
+func (failingJTIStore) PutJTIs(context.Context, []store.UsedJTI) error {
+	return errors.New("disk full")
+}
+
+// If the used ids cannot be written at shutdown, Close says so and the run
+// is not marked clean: the next start refuses every assertion issued
+// before it, so the lost ids cannot be replayed.
+func TestUnwrittenJTIsLeaveTheRunUnclean(t *testing.T) {
+	ctx := context.Background()
+	mem := store.NewMemory()
+	cfg := testConfig(t)
+	cfg.URL = "http://127.0.0.1:1"
+	iss, err := issuer.New(cfg, issuer.WithStore(failingJTIStore{mem}), issuer.WithJTIPersistence(issuer.JTIGroup), issuer.WithLogger(zerolog.Nop()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := iss.CreateCustomer(ctx, store.Customer{ID: "acme", Domain: "acme.example"}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := iss.CreateSecret(ctx, "acme", time.Time{}, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mint := func() string {
+		claims := &chain.AssertionClaims{}
+		claims.Issuer, claims.Subject, claims.ID, claims.Audience = "acme", "alice", rand.Text(), []string{cfg.URL}
+		claims.IssuedAt, claims.ExpiresAt = jwt.NewNumericDate(time.Now()), jwt.NewNumericDate(time.Now().Add(time.Minute))
+		tok, err := chain.MintAssertion(chain.Secret{ID: s.ID, Customer: "acme", Value: []byte(s.Secret)}, claims, "", false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	used, unused := mint(), mint()
+	if _, err := iss.Issue(ctx, &issuer.TokenRequest{Assertion: used}); err != nil {
+		t.Fatal(err)
+	}
+	if err := iss.Close(); err == nil || !strings.Contains(err.Error(), "1 used assertion ids not written") {
+		t.Fatalf("close = %v, want the unwritten id named", err)
+	}
+
+	next, err := issuer.New(cfg, issuer.WithStore(mem), issuer.WithJTIPersistence(issuer.JTIGroup), issuer.WithLogger(zerolog.Nop()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer next.Close()
+	for name, tok := range map[string]string{"used": used, "unused": unused} {
+		if _, err := next.Issue(ctx, &issuer.TokenRequest{Assertion: tok}); !errors.Is(err, issuer.ErrReplay) {
+			t.Errorf("%s assertion issued before the unclean stop: %v, want ErrReplay", name, err)
+		}
+	}
 }

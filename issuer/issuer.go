@@ -137,7 +137,14 @@ func (i *Issuer) Close() error {
 	i.closed.Do(func() {
 		close(i.stop)
 		i.stopped.Wait()
-		i.closeErr = i.endRun(context.Background())
+		if n := i.jtiw.unwritten(); n > 0 {
+			// The run stays marked running, so the next start refuses
+			// every assertion issued before it: the lost ids cannot be
+			// replayed.
+			i.closeErr = fmt.Errorf("close: %d used assertion ids not written", n)
+		} else {
+			i.closeErr = i.endRun(context.Background())
+		}
 		if err := i.closeStore(); i.closeErr == nil {
 			i.closeErr = err
 		}
