@@ -224,7 +224,11 @@ func jsonErr(err error) string {
 }
 
 func mediaType(c *gin.Context) string {
-	mt, _, _ := mime.ParseMediaType(c.GetHeader("Content-Type"))
+	ct := c.GetHeader("Content-Type")
+	if ct == "application/json" { // the common case, without parameters
+		return ct
+	}
+	mt, _, _ := mime.ParseMediaType(ct)
 	return mt
 }
 
