@@ -158,7 +158,7 @@ func (v *AssertionVerifier) Verify(token string) (*Assertion, error) {
 		TTL:       time.Duration(w.TTL) * time.Second,
 	}
 	if !cached {
-		assertionHeaders.put(token[:dot1], h)
+		assertionHeaders.put(token[:dot1], h, maxCachedAssertionHeaders)
 	}
 	return a, nil
 }
@@ -336,31 +336,7 @@ const maxCachedAssertionHeaders = 256
 // its segment, and a customer backend sends the same header every time.
 // Only the decoding is skipped; the alg is still checked against the
 // allow-list and the kid still looked up on every call.
-var assertionHeaders assertionHeaderCache
-
-// assertionHeaderCache is a bounded map of decoded headers; when full it
-// starts again empty, so that rotated secrets' headers find a place.
-type assertionHeaderCache struct {
-	mu sync.RWMutex
-	m  map[string]assertionHeader
-}
-
-func (c *assertionHeaderCache) get(seg string) (assertionHeader, bool) {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	h, ok := c.m[seg]
-	return h, ok
-}
-
-func (c *assertionHeaderCache) put(seg string, h assertionHeader) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.m == nil || len(c.m) >= maxCachedAssertionHeaders {
-		c.m = make(map[string]assertionHeader)
-	}
-	// A copy: the segment would otherwise pin the whole token.
-	c.m[strings.Clone(seg)] = h
-}
+var assertionHeaders headerCache[assertionHeader]
 
 // assertionWire is AssertionClaims as they travel, with plain types so that
 // the payload is decoded in one pass of encoding/json. Member names match

@@ -702,19 +702,6 @@ func TestAssertionHeaderCache(t *testing.T) {
 	}
 }
 
-func TestAssertionHeaderCacheIsBounded(t *testing.T) {
-	var c assertionHeaderCache
-	for i := range 3 * maxCachedAssertionHeaders {
-		c.put(fmt.Sprint("seg", i), assertionHeader{alg: "HS256", kid: fmt.Sprint(i)})
-		if len(c.m) > maxCachedAssertionHeaders {
-			t.Fatalf("%d cached headers, bound %d", len(c.m), maxCachedAssertionHeaders)
-		}
-	}
-	if h, ok := c.get(fmt.Sprint("seg", 3*maxCachedAssertionHeaders-1)); !ok || h.kid != fmt.Sprint(3*maxCachedAssertionHeaders-1) {
-		t.Fatalf("the newest header is not cached: %+v %v", h, ok)
-	}
-}
-
 // TestAssertionMACPoolsFollowTheSecretValue: pooled HMAC states are found
 // by the secret's value, so a secret id whose value changed verifies with
 // the new value only.

@@ -129,18 +129,7 @@ func BenchmarkMintEdgeToken(b *testing.B) {
 // BenchmarkAssertionVerify verifies HS256 customer assertions with kid.
 func BenchmarkAssertionVerify(b *testing.B) {
 	s := Secret{ID: "cur", Customer: "acme", Value: []byte("cur-secret-0123456789abcdef01234")}
-	toks := make([]string, benchTokens)
-	for i := range toks {
-		c := &AssertionClaims{RegisteredClaims: jwt.RegisteredClaims{
-			Issuer: "acme", Subject: "visitor", Audience: jwt.ClaimStrings{issuerURL}, ID: "j" + strconv.Itoa(i),
-			IssuedAt: jwt.NewNumericDate(t0), ExpiresAt: jwt.NewNumericDate(t0.Add(time.Minute)),
-		}}
-		tok, err := MintAssertion(s, c, "HS256", false)
-		if err != nil {
-			b.Fatal(err)
-		}
-		toks[i] = tok
-	}
+	toks := benchAssertions(b, s, false)
 	v := &AssertionVerifier{Keys: StaticKeyring{s}, Audience: issuerURL, Now: clock(t0)}
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -217,18 +206,7 @@ func BenchmarkMintOverRawSign(b *testing.B) {
 func BenchmarkAssertionVerifyWithoutKid(b *testing.B) {
 	first := Secret{ID: "a", Customer: "acme", Value: []byte("aaa-secret-0123456789abcdef01234")}
 	second := Secret{ID: "b", Customer: "acme", Value: []byte("bbb-secret-0123456789abcdef01234")}
-	toks := make([]string, benchTokens)
-	for i := range toks {
-		c := &AssertionClaims{RegisteredClaims: jwt.RegisteredClaims{
-			Issuer: "acme", Subject: "visitor", Audience: jwt.ClaimStrings{issuerURL}, ID: "j" + strconv.Itoa(i),
-			IssuedAt: jwt.NewNumericDate(t0), ExpiresAt: jwt.NewNumericDate(t0.Add(time.Minute)),
-		}}
-		tok, err := MintAssertion(second, c, "HS256", true)
-		if err != nil {
-			b.Fatal(err)
-		}
-		toks[i] = tok
-	}
+	toks := benchAssertions(b, second, true)
 	v := &AssertionVerifier{Keys: StaticKeyring{first, second}, Audience: issuerURL, Now: clock(t0)}
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -238,4 +216,22 @@ func BenchmarkAssertionVerifyWithoutKid(b *testing.B) {
 			b.Fatal(a, err)
 		}
 	}
+}
+
+// benchAssertions mints benchTokens HS256 assertions with s, each with its
+// own jti.
+func benchAssertions(b *testing.B, s Secret, omitKid bool) []string {
+	toks := make([]string, benchTokens)
+	for i := range toks {
+		c := &AssertionClaims{RegisteredClaims: jwt.RegisteredClaims{
+			Issuer: "acme", Subject: "visitor", Audience: jwt.ClaimStrings{issuerURL}, ID: "j" + strconv.Itoa(i),
+			IssuedAt: jwt.NewNumericDate(t0), ExpiresAt: jwt.NewNumericDate(t0.Add(time.Minute)),
+		}}
+		tok, err := MintAssertion(s, c, "HS256", omitKid)
+		if err != nil {
+			b.Fatal(err)
+		}
+		toks[i] = tok
+	}
+	return toks
 }

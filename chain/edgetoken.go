@@ -76,7 +76,7 @@ type EdgeVerifier struct {
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 
-	headers headerCache
+	headers headerCache[jwsHeader]
 }
 
 // Verify parses and checks token: size, algorithm allow-list, kid, the
@@ -139,7 +139,7 @@ func (v *EdgeVerifier) Verify(token string) (*EdgeClaims, error) {
 		return nil, fmt.Errorf("edge token: %w", err)
 	}
 	if !cached {
-		v.headers.put(token[:dot1], h)
+		v.headers.put(token[:dot1], h, maxCachedHeaders)
 	}
 	claims.KeyID = h.Kid
 	return claims, nil
@@ -180,36 +180,6 @@ func decodeHeader(seg string) (jwsHeader, error) {
 		return jwsHeader{}, fmt.Errorf("edge token: crit header not understood: %w", ErrMalformed)
 	}
 	return jwsHeader{Alg: h.Alg, Kid: h.Kid}, nil
-}
-
-// maxCachedHeaders bounds a verifier's header cache.
-const maxCachedHeaders = 64
-
-// headerCache remembers the decoded headers of tokens that verified, by
-// their encoded segment: an issuer writes one header per signing key, so
-// each is decoded once. Only the decoding is skipped; the kid is still
-// looked up and the algorithm still checked against the key on every call.
-type headerCache struct {
-	mu sync.RWMutex
-	m  map[string]jwsHeader
-}
-
-func (c *headerCache) get(seg string) (jwsHeader, bool) {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	h, ok := c.m[seg]
-	return h, ok
-}
-
-func (c *headerCache) put(seg string, h jwsHeader) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.m == nil {
-		c.m = make(map[string]jwsHeader)
-	}
-	if len(c.m) < maxCachedHeaders {
-		c.m[seg] = h
-	}
 }
 
 func (v *EdgeVerifier) checkClaims(c *EdgeClaims) error {

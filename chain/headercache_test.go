@@ -35,12 +35,17 @@ func TestHeaderCacheKeepsKeyChecks(t *testing.T) {
 	}
 }
 
+// A header cache never holds more than its bound, and always takes the
+// newest header: when full it starts again.
 func TestHeaderCacheIsBounded(t *testing.T) {
-	var c headerCache
-	for i := range 2 * maxCachedHeaders {
-		c.put(fmt.Sprint("seg", i), jwsHeader{Alg: AlgEdDSA, Kid: fmt.Sprint(i)})
+	var c headerCache[jwsHeader]
+	for i := range 3 * maxCachedHeaders {
+		c.put(fmt.Sprint("seg", i), jwsHeader{Alg: AlgEdDSA, Kid: fmt.Sprint(i)}, maxCachedHeaders)
+		if len(c.m) > maxCachedHeaders {
+			t.Fatalf("%d cached headers, bound %d", len(c.m), maxCachedHeaders)
+		}
 	}
-	if len(c.m) != maxCachedHeaders {
-		t.Fatalf("%d cached headers, want %d", len(c.m), maxCachedHeaders)
+	if h, ok := c.get(fmt.Sprint("seg", 3*maxCachedHeaders-1)); !ok || h.Kid != fmt.Sprint(3*maxCachedHeaders-1) {
+		t.Fatalf("the newest header is not cached: %+v %v", h, ok)
 	}
 }
