@@ -21,8 +21,8 @@ const (
 	JTIBatch JTIPersistence = iota
 	// JTIGroup: a token is returned as soon as the jti is in the in-memory
 	// set (which both modes load at start with the ids earlier runs
-	// stored); ids are
-	// written to the store in groups every few milliseconds and on Close.
+	// stored); ids are written to the store in groups once a second and on
+	// Close.
 	// If a run ends without Close (a crash), the next run refuses every
 	// assertion issued (iat) up to its start, so an id lost with the crash
 	// cannot be replayed.
