@@ -1,6 +1,7 @@
 package chain
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/sha512"
@@ -127,8 +128,8 @@ func (v *AssertionVerifier) Verify(token string) (*Assertion, error) {
 		return nil, fmt.Errorf("assertion claims encoding: %w", ErrMalformed)
 	}
 	w := &sc.wire
-	if err := json.Unmarshal(sc.payload, w); err != nil {
-		return nil, fmt.Errorf("assertion claims JSON: %w", ErrMalformed)
+	if err := w.decode(sc.payload); err != nil {
+		return nil, fmt.Errorf("assertion claims JSON: %w: %w", ErrMalformed, err)
 	}
 	if sc.sig, err = b64Strict.AppendDecode(sc.sig[:0], sc.tok[dot2+1:]); err != nil {
 		return nil, fmt.Errorf("assertion signature encoding: %w", ErrMalformed)
@@ -351,6 +352,142 @@ type assertionWire struct {
 	Jti    string    `json:"jti"`
 	Grants *SIPGrant `json:"grants"`
 	TTL    int64     `json:"ttl"`
+}
+
+// assertionClaimNames are the members assertionWire.decode reads.
+var assertionClaimNames = [...]string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "grants", "ttl"}
+
+// decode reads the claims object b into w in one pass, as encoding/json
+// would into the struct (a member named twice counts with its last value;
+// null leaves a member as it was; unknown members are skipped), except that
+// names match exactly: a member whose name differs from a claim's only in
+// case is refused rather than taken for it (RFC 7519 names are
+// case-sensitive). b is checked to be valid JSON first, so the walk below
+// only has to find where each value ends.
+func (w *assertionWire) decode(b []byte) error {
+	if !json.Valid(b) {
+		return errors.New("not valid JSON")
+	}
+	b = skipJSONSpace(b)
+	if string(b) == "null" {
+		return nil
+	}
+	if b[0] != '{' {
+		return errors.New("claims are not an object")
+	}
+	b = skipJSONSpace(b[1:])
+	for len(b) > 0 && b[0] != '}' {
+		end := jsonStringEnd(b)
+		name := b[1:end]
+		if slices.Contains(name, '\\') {
+			u, err := unquoteJSON(b[:end+1])
+			if err != nil {
+				return err
+			}
+			name = []byte(u)
+		}
+		b = skipJSONSpace(b[end+1:]) // at ':'
+		b = skipJSONSpace(b[1:])
+		n := jsonValueEnd(b)
+		if err := w.decodeMember(name, b[:n]); err != nil {
+			return fmt.Errorf("claim %q: %w", name, err)
+		}
+		b = skipJSONSpace(b[n:])
+		if len(b) > 0 && b[0] == ',' {
+			b = skipJSONSpace(b[1:])
+		}
+	}
+	return nil
+}
+
+// decodeMember decodes one member's value v (valid JSON) into w.
+func (w *assertionWire) decodeMember(name, v []byte) error {
+	null := string(v) == "null"
+	switch string(name) {
+	case "iss":
+		return decodeJSONString(v, &w.Iss)
+	case "sub":
+		return decodeJSONString(v, &w.Sub)
+	case "jti":
+		return decodeJSONString(v, &w.Jti)
+	case "aud":
+		return w.Aud.UnmarshalJSON(v)
+	case "exp":
+		return w.Exp.UnmarshalJSON(v)
+	case "nbf":
+		return w.Nbf.UnmarshalJSON(v)
+	case "iat":
+		return w.Iat.UnmarshalJSON(v)
+	case "ttl":
+		if null {
+			return nil
+		}
+		t, err := strconv.ParseInt(string(v), 10, 64)
+		if err != nil {
+			return errNotNumber
+		}
+		w.TTL = t
+		return nil
+	case "grants":
+		if null {
+			w.Grants = nil
+			return nil
+		}
+		g := new(SIPGrant)
+		if err := json.Unmarshal(v, g); err != nil {
+			return err
+		}
+		w.Grants = g
+		return nil
+	}
+	for _, c := range assertionClaimNames {
+		if bytes.EqualFold(name, []byte(c)) {
+			return fmt.Errorf("differs from %q only in case", c)
+		}
+	}
+	return nil
+}
+
+// decodeJSONString sets *s to the JSON string v; null leaves it as it is.
+func decodeJSONString(v []byte, s *string) error {
+	if string(v) == "null" {
+		return nil
+	}
+	u, err := unquoteJSON(v)
+	if err != nil {
+		return err
+	}
+	*s = u
+	return nil
+}
+
+// jsonValueEnd returns the length of the JSON value b starts with; b is
+// valid JSON.
+func jsonValueEnd(b []byte) int {
+	switch b[0] {
+	case '"':
+		return jsonStringEnd(b) + 1
+	case '{', '[':
+		depth := 0
+		for i := 0; i < len(b); i++ {
+			switch b[i] {
+			case '"':
+				i += jsonStringEnd(b[i:])
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return i + 1
+				}
+			}
+		}
+		return len(b)
+	}
+	i := 0
+	for i < len(b) && !strings.ContainsRune(",}] \t\r\n", rune(b[i])) {
+		i++
+	}
+	return i
 }
 
 // errNotNumber and errNotString are reported by the wire decoders; Verify

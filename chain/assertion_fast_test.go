@@ -32,7 +32,12 @@ import (
 //     as no kid and tried every secret of the customer;
 //   - exp, iat or nbf given as a JSON string: golang-jwt's NumericDate
 //     decodes through json.Number, which takes numeric strings ("1767225600");
-//     a NumericDate is a number (RFC 7519 §2).
+//     a NumericDate is a number (RFC 7519 §2);
+//   - a claim named in another case ("EXP", "Aud", "ſub"): encoding/json
+//     matched struct fields case-insensitively; claim names are
+//     case-sensitive (RFC 7519 §4), and rather than ignore such a member,
+//     which could leave a second spelling of a claim unread, the verifier
+//     refuses the token.
 //
 // Error kinds may differ where a token has several faults and the checks
 // run in another order (the alg is now checked before the claims are
@@ -221,6 +226,15 @@ func intentionalDivergence(token string) string {
 		_ = json.Unmarshal(raw, &probe)
 		if probe.Exp || probe.Iat || probe.Nbf {
 			return "date as a string"
+		}
+		var members map[string]json.RawMessage
+		_ = json.Unmarshal(raw, &members)
+		for name := range members {
+			for _, c := range assertionClaimNames {
+				if name != c && strings.EqualFold(name, c) {
+					return "claim name in another case"
+				}
+			}
 		}
 	}
 	return ""
@@ -575,6 +589,15 @@ func TestAssertionVerifierOnePass(t *testing.T) {
 			token: hs256(kidCur, claims(func(m map[string]any) { m["exp"] = fmt.Sprint(t0.Add(time.Minute).Unix()) })), want: ErrMalformed, diverges: true},
 		{name: "an assertion whose iat is a string is refused",
 			token: hs256(kidCur, claims(func(m map[string]any) { m["iat"] = fmt.Sprint(t0.Unix()) })), want: ErrMalformed, diverges: true},
+		{name: "an assertion naming a claim in another case is refused",
+			token: hs256(kidCur, claims(func(m map[string]any) { m["SUB"] = "mallory" })), want: ErrMalformed, diverges: true},
+		{name: "an assertion naming a claim with a Unicode case fold is refused",
+			token: hs256(kidCur, claims(func(m map[string]any) { delete(m, "sub"); m["ſub"] = "mallory" })), want: ErrMalformed, diverges: true},
+		{name: "an assertion with unknown members, nested values and escapes verifies",
+			token: hs256(kidCur, claims(func(m map[string]any) {
+				m["x"] = map[string]any{"a": []any{1.5e3, "}]\",\u00e9", map[string]any{}, true}, "b": nil}
+				m["y"] = "<\u2028>"
+			})), wantSecret: "cur"},
 		{name: "an assertion whose exp is true is refused",
 			token: hs256(kidCur, claims(func(m map[string]any) { m["exp"] = true })), want: ErrMalformed},
 		{name: "an assertion with fractional seconds is accepted",

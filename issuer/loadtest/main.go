@@ -358,7 +358,7 @@ func run(o opts) error {
 	}
 	var do func(conn int, next *atomic.Int64, limit int64, lat []time.Duration) (failures int64, err error)
 	switch o.clientKind {
-	case "raw":
+	case "raw", "spin":
 		do, err = rawClient(o, h, bodies)
 	case "nethttp":
 		do = netHTTPClient(o, h, bodies)
@@ -471,7 +471,15 @@ func rawClient(o opts, h *issuerHandle, bodies [][]byte) (func(int, *atomic.Int6
 			if err != nil {
 				return 0, err
 			}
-			conns[k], readers[k] = c, bufio.NewReaderSize(c, 16<<10)
+			var r io.Reader = c
+			if o.clientKind == "spin" {
+				rc, err := c.(*net.TCPConn).SyscallConn()
+				if err != nil {
+					return 0, err
+				}
+				r = spinReader{rc}
+			}
+			conns[k], readers[k] = c, bufio.NewReaderSize(r, 16<<10)
 		}
 		c, br := conns[k], readers[k]
 		var failures int64
@@ -495,6 +503,36 @@ func rawClient(o opts, h *issuerHandle, bodies [][]byte) (func(int, *atomic.Int6
 			}
 		}
 	}, nil
+}
+
+// spinReader reads a socket without ever sleeping in the network poller:
+// a read that finds nothing yields to the other connections' goroutines
+// and tries again.
+type spinReader struct{ rc syscall.RawConn }
+
+func (s spinReader) Read(p []byte) (int, error) {
+	var n int
+	var rerr error
+	err := s.rc.Read(func(fd uintptr) bool {
+		for {
+			n, rerr = syscall.Read(int(fd), p)
+			if rerr == syscall.EAGAIN {
+				runtime.Gosched()
+				continue
+			}
+			if n == 0 && rerr == nil {
+				rerr = io.EOF
+			}
+			if n < 0 {
+				n = 0
+			}
+			return true
+		}
+	})
+	if err != nil {
+		return 0, err
+	}
+	return n, rerr
 }
 
 // readResponse reads one HTTP/1.1 response and returns its status code;
