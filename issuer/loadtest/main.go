@@ -72,7 +72,7 @@ func main() {
 	flag.StringVar(&o.jti, "jti", "group", "jti persistence: batch (token waits for a shared commit) or group (token does not wait)")
 	flag.StringVar(&o.logKind, "log", "none", "issuer log: none, or devnull (JSON access log at info level written to /dev/null, as the trunkpass binary logs)")
 	flag.StringVar(&o.serverKind, "server", "child", "where the issuer runs: child (its own process, CPU measured apart) or inprocess")
-	flag.StringVar(&o.clientKind, "client", "raw", "client: raw (prebuilt HTTP/1.1 requests, minimal response parser) or nethttp (net/http Client)")
+	flag.StringVar(&o.clientKind, "client", "raw", "client: raw (prebuilt HTTP/1.1 requests, minimal response parser), spin (raw, but polling its sockets instead of sleeping, so that the issuer's writes never wake it) or nethttp (net/http Client)")
 	flag.DurationVar(&o.signFor, "sign", 2*time.Second, "how long to measure the raw signing rate (in 5 rounds between HTTP rounds)")
 	signOnly := flag.Bool("sign-only", false, "only measure the raw signing rate")
 	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the issuer (the child process, or this one with -server inprocess) to this file")
