@@ -2,6 +2,7 @@ package issuer_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -202,6 +203,41 @@ func TestRateLimits(t *testing.T) {
 		}
 		if last.status != http.StatusTooManyRequests || last.header.Get("Retry-After") == "" || !strings.Contains(string(last.body), `"error":"rate_limited"`) {
 			t.Errorf("%d %v %s", last.status, last.header, last.body)
+		}
+	})
+	t.Run("per source address named by X-Forwarded-For only from a trusted proxy", func(t *testing.T) {
+		for _, tt := range []struct {
+			name    string
+			trusted []string
+			// statuses of three requests, each from its own forwarded address
+			want int
+		}{
+			{name: "no proxy trusted: the TCP peer is the source, the header is ignored", want: http.StatusTooManyRequests},
+			{name: "loopback trusted: each forwarded address has its own limit", trusted: []string{"127.0.0.0/8"}, want: http.StatusOK},
+		} {
+			t.Run(tt.name, func(t *testing.T) {
+				e := newEnv(t, func(c *issuer.Config) { c.RateLimit.PerSource = 1; c.TrustedProxies = tt.trusted })
+				e.clock.freeze()
+				s := e.provision("acme", nil)
+				var last response
+				for i := range 3 { // burst is 2
+					last = e.postJSON("/v1/token", map[string]any{"assertion": e.assertion(s, "alice", nil)},
+						map[string]string{"X-Forwarded-For": fmt.Sprintf("203.0.113.%d", i+1)})
+				}
+				if last.status != tt.want {
+					t.Fatalf("third request: %d %s, want %d", last.status, last.body, tt.want)
+				}
+				if tt.trusted == nil {
+					return
+				}
+				for range 2 { // the same forwarded address twice more: its third request
+					last = e.postJSON("/v1/token", map[string]any{"assertion": e.assertion(s, "alice", nil)},
+						map[string]string{"X-Forwarded-For": "203.0.113.1"})
+				}
+				if last.status != http.StatusTooManyRequests {
+					t.Fatalf("one forwarded address, third request: %d %s", last.status, last.body)
+				}
+			})
 		}
 	})
 	t.Run("per customer, and a customer may override", func(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -39,6 +40,10 @@ type Config struct {
 	Ephemeral      EphemeralConfig `koanf:"ephemeral"`
 	TURN           TURNConfig      `koanf:"turn"`
 	RateLimit      RateLimitConfig `koanf:"rate_limit"`
+	// TrustedProxies are the reverse proxies (addresses or CIDR prefixes)
+	// whose X-Forwarded-For or X-Real-IP header names the client, for
+	// per-source limits and logs. Empty: the TCP peer is the client.
+	TrustedProxies []string `koanf:"trusted_proxies" desc:"addresses or CIDR prefixes of reverse proxies whose X-Forwarded-For names the client (empty: the TCP peer)"`
 
 	// AdminToken guards /v1/admin; required.
 	AdminToken []byte `koanf:"-"`
@@ -130,6 +135,13 @@ func (c *Config) Validate() error {
 	}
 	if c.RateLimit.PerCustomer < 0 || c.RateLimit.PerSource < 0 {
 		return bad("rate_limit values must not be negative")
+	}
+	for _, p := range c.TrustedProxies {
+		if _, err := netip.ParsePrefix(p); err != nil {
+			if _, err := netip.ParseAddr(p); err != nil {
+				return bad("trusted_proxies entry %q is neither an address nor a CIDR prefix", p)
+			}
+		}
 	}
 	if len(c.AdminToken) < 16 {
 		return bad("admin token missing or shorter than 16 bytes (%s or admin_token_file)", EnvAdminToken)
