@@ -85,16 +85,17 @@ type AssertionVerifier struct {
 }
 
 // Verify checks an assertion in one pass: size; a compact JWS of exactly
-// three strict base64url segments; a header without "crit" whose alg is one
+// three strict base64url segments (no line breaks, which encoding/base64
+// would skip); a header without "crit" whose alg is one
 // of AssertionAlgorithms (HS256/384/512); then the secret found by kid (and
 // owned by the iss customer, valid at iat) or, without kid, each of the iss
 // customer's secrets valid at iat, the HMAC compared in constant time; and
 // only once the MAC holds: exp (required), aud, nbf, iat, lifetime, jti,
 // sub, ttl and the grants.
 //
-// The claims are decoded once with encoding/json into plain types. As with
-// encoding/json everywhere, a member named twice counts with its last value;
-// dates must be JSON numbers (fractions allowed), never strings.
+// The claims are read in one pass (see assertionWire.decode): each claim at
+// most once, names matched exactly; dates must be JSON numbers (fractions
+// allowed), never strings.
 func (v *AssertionVerifier) Verify(token string) (*Assertion, error) {
 	max := v.MaxSize
 	if max == 0 {
@@ -105,7 +106,7 @@ func (v *AssertionVerifier) Verify(token string) (*Assertion, error) {
 	}
 	dot1 := strings.IndexByte(token, '.')
 	dot2 := strings.LastIndexByte(token, '.')
-	if dot1 <= 0 || dot2 <= dot1 || strings.IndexByte(token[dot1+1:dot2], '.') >= 0 {
+	if dot1 <= 0 || dot2 <= dot1 || strings.IndexByte(token[dot1+1:dot2], '.') >= 0 || hasLineBreak(token) {
 		return nil, fmt.Errorf("assertion: not a compact JWS: %w", ErrMalformed)
 	}
 	h, cached := assertionHeaders.get(token[:dot1])
@@ -229,7 +230,7 @@ func (v *AssertionVerifier) checkClaims(w *assertionWire, iat time.Time) error {
 	if life := exp.Sub(iat); life > lifetime {
 		return fmt.Errorf("lives %s, more than %s: %w", life, lifetime, ErrLifetime)
 	}
-	if w.TTL < 0 {
+	if w.TTL < 0 || w.TTL > math.MaxInt64/int64(time.Second) {
 		return fmt.Errorf("ttl %d: %w", w.TTL, ErrMalformed)
 	}
 	if w.Grants != nil {
@@ -358,12 +359,14 @@ type assertionWire struct {
 var assertionClaimNames = [...]string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "grants", "ttl"}
 
 // decode reads the claims object b into w in one pass, as encoding/json
-// would into the struct (a member named twice counts with its last value;
-// null leaves a member as it was; unknown members are skipped), except that
-// names match exactly: a member whose name differs from a claim's only in
-// case is refused rather than taken for it (RFC 7519 names are
-// case-sensitive). b is checked to be valid JSON first, so the walk below
-// only has to find where each value ends.
+// would into the struct (null leaves a member as it was; unknown members
+// are skipped), except that names match exactly and each claim may appear
+// once: a claim named twice, or a member whose name differs from a claim's
+// only in case, is refused rather than merged or taken for it (RFC 7519 §4:
+// claim names are case-sensitive, and a parser either refuses duplicates or
+// keeps the last; encoding/json merged two "grants" objects). b is checked
+// to be valid JSON first, so the walk below only has to find where each
+// value ends.
 func (w *assertionWire) decode(b []byte) error {
 	if !json.Valid(b) {
 		return errors.New("not valid JSON")
@@ -376,6 +379,7 @@ func (w *assertionWire) decode(b []byte) error {
 		return errors.New("claims are not an object")
 	}
 	b = skipJSONSpace(b[1:])
+	var seen uint16 // the claims met so far, a bit each
 	for len(b) > 0 && b[0] != '}' {
 		end := jsonStringEnd(b)
 		name := b[1:end]
@@ -389,6 +393,12 @@ func (w *assertionWire) decode(b []byte) error {
 		b = skipJSONSpace(b[end+1:]) // at ':'
 		b = skipJSONSpace(b[1:])
 		n := jsonValueEnd(b)
+		if k := slices.Index(assertionClaimNames[:], string(name)); k >= 0 {
+			if seen&(1<<k) != 0 {
+				return fmt.Errorf("claim %q named twice", name)
+			}
+			seen |= 1 << k
+		}
 		if err := w.decodeMember(name, b[:n]); err != nil {
 			return fmt.Errorf("claim %q: %w", name, err)
 		}

@@ -1,6 +1,7 @@
 package chain
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/sha512"
@@ -9,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"math"
 	"math/rand/v2"
 	"reflect"
 	"slices"
@@ -37,7 +39,12 @@ import (
 //     matched struct fields case-insensitively; claim names are
 //     case-sensitive (RFC 7519 §4), and rather than ignore such a member,
 //     which could leave a second spelling of a claim unread, the verifier
-//     refuses the token.
+//     refuses the token;
+//   - a claim named twice: RFC 7519 §4 lets a parser refuse duplicates or
+//     keep the last; encoding/json merged two "grants" objects into one;
+//   - a ttl too large for a time.Duration: golang-jwt's caller wrapped it;
+//   - a CR or LF anywhere in the token: encoding/base64 skips them even in
+//     strict mode, so the old verifier accepted many spellings of a token.
 //
 // Error kinds may differ where a token has several faults and the checks
 // run in another order (the alg is now checked before the claims are
@@ -227,17 +234,51 @@ func intentionalDivergence(token string) string {
 		if probe.Exp || probe.Iat || probe.Nbf {
 			return "date as a string"
 		}
-		var members map[string]json.RawMessage
-		_ = json.Unmarshal(raw, &members)
-		for name := range members {
+		names := memberNames(raw)
+		for k, name := range names {
 			for _, c := range assertionClaimNames {
 				if name != c && strings.EqualFold(name, c) {
 					return "claim name in another case"
 				}
+				if name == c && slices.Contains(names[:k], name) {
+					return "claim named twice"
+				}
+			}
+		}
+		var ttl struct{ TTL json.Number }
+		if json.Unmarshal(raw, &ttl) == nil {
+			if n, err := ttl.TTL.Int64(); err == nil && n > math.MaxInt64/int64(time.Second) {
+				return "ttl beyond a time.Duration"
 			}
 		}
 	}
+	if hasLineBreak(token) {
+		return "line break in a segment"
+	}
 	return ""
+}
+
+// memberNames lists the member names of the JSON object raw in order,
+// duplicates included; nil when raw is not an object.
+func memberNames(raw []byte) []string {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return nil
+	}
+	var names []string
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return names
+		}
+		name, _ := t.(string)
+		names = append(names, name)
+		var v json.RawMessage
+		if dec.Decode(&v) != nil {
+			return names
+		}
+	}
+	return names
 }
 
 // errKind is the first of this package's errors that err matches.
@@ -644,12 +685,26 @@ func TestAssertionVerifierOnePass(t *testing.T) {
 				in := b64url([]byte(`{"alg":"HS256","kid":"cur"}`)) + "." + b64url([]byte(`["acme"]`))
 				return in + "." + b64url(mac(sha256.New, cur.Value)([]byte(in)))
 			}, want: ErrMalformed},
-		{name: "an assertion naming a claim twice counts the last value",
+		{name: "an assertion naming a claim twice is refused",
 			token: func(t *testing.T) string {
 				in := b64url([]byte(`{"alg":"HS256","kid":"cur"}`)) + "." +
 					b64url([]byte(`{"iss":"acme","sub":"first","sub":"visitor-42","aud":"https://issuer.example","jti":"a1","iat":1767225600,"exp":1767225660}`))
 				return in + "." + b64url(mac(sha256.New, cur.Value)([]byte(in)))
-			}, wantSecret: "cur"},
+			}, want: ErrMalformed, diverges: true},
+		{name: "an assertion with two grants objects is refused, not merged or cut to the last",
+			token: func(t *testing.T) string {
+				in := b64url([]byte(`{"alg":"HS256","kid":"cur"}`)) + "." +
+					b64url([]byte(`{"iss":"acme","sub":"visitor-42","aud":"https://issuer.example","jti":"a1","iat":1767225600,"exp":1767225660,`+
+						`"grants":{"methods":["MESSAGE"],"dial":{"allow":["+44*"]}},"grants":{"aor":"sip:x@y"}}`))
+				return in + "." + b64url(mac(sha256.New, cur.Value)([]byte(in)))
+			}, want: ErrMalformed, diverges: true},
+		{name: "an assertion whose ttl is beyond a time.Duration is refused",
+			token: hs256(kidCur, claims(func(m map[string]any) { m["ttl"] = int64(math.MaxInt64) })), want: ErrMalformed, diverges: true},
+		{name: "an assertion with a line break inside its MAC is refused",
+			token: func(t *testing.T) string {
+				tok := hs256(kidCur, claims(nil))(t)
+				return tok[:len(tok)-4] + "\r\n" + tok[len(tok)-4:]
+			}, want: ErrMalformed, diverges: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

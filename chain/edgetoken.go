@@ -82,8 +82,9 @@ type EdgeVerifier struct {
 // Verify parses and checks token: size, algorithm allow-list, kid, the
 // algorithm pinned to that key, signature, then — only once the signature
 // holds — iss, aud, exp (required), nbf, iat (required), lifetime, sub and
-// that the grant is well formed. Segments are strict base64url and a
-// "crit" header is refused, since no extension is understood.
+// that the grant is well formed. Segments are strict base64url (line
+// breaks, which encoding/base64 skips even in strict mode, are refused) and
+// a "crit" header is refused, since no extension is understood.
 func (v *EdgeVerifier) Verify(token string) (*EdgeClaims, error) {
 	max := v.MaxSize
 	if max == 0 {
@@ -94,7 +95,7 @@ func (v *EdgeVerifier) Verify(token string) (*EdgeClaims, error) {
 	}
 	dot1 := strings.IndexByte(token, '.')
 	dot2 := strings.LastIndexByte(token, '.')
-	if dot1 <= 0 || dot2 <= dot1 || strings.IndexByte(token[dot1+1:dot2], '.') >= 0 {
+	if dot1 <= 0 || dot2 <= dot1 || strings.IndexByte(token[dot1+1:dot2], '.') >= 0 || hasLineBreak(token) {
 		return nil, fmt.Errorf("edge token: not a compact JWS: %w", ErrMalformed)
 	}
 	h, cached := v.headers.get(token[:dot1])

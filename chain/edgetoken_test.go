@@ -122,6 +122,11 @@ func TestEdgeVerifier(t *testing.T) {
 			token: func(t *testing.T) string { return nonCanonical(t, minted(ed)(t)) }, want: ErrMalformed},
 		{name: "an ES256 token whose signature is spelt in non-canonical base64 is refused",
 			token: func(t *testing.T) string { return nonCanonical(t, minted(es)(t)) }, want: ErrMalformed},
+		{name: "a token with a line break inside its signature is refused",
+			token: func(t *testing.T) string {
+				tok := minted(ed)(t)
+				return tok[:len(tok)-4] + "\n" + tok[len(tok)-4:]
+			}, want: ErrMalformed},
 		{name: "a token without exp is refused",
 			token: signed(ed, claimsWith(func(m map[string]any) { delete(m, "exp") })), want: ErrMissingClaim},
 		{name: "a token without iat is refused",

@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/big"
+	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -151,6 +152,11 @@ var (
 	b64       = base64.RawURLEncoding
 	b64Strict = base64.RawURLEncoding.Strict()
 )
+
+// hasLineBreak reports a CR or LF in a compact JWS: encoding/base64 skips
+// them even in strict mode, so without this check one token would have
+// many spellings that verify.
+func hasLineBreak(token string) bool { return strings.ContainsAny(token, "\r\n") }
 
 // PublicJWK describes a public key as a JWK for alg.
 func PublicJWK(pub crypto.PublicKey, alg, kid string) (JWK, error) {
