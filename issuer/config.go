@@ -5,7 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"net/netip"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -137,10 +137,9 @@ func (c *Config) Validate() error {
 		return bad("rate_limit values must not be negative")
 	}
 	for _, p := range c.TrustedProxies {
-		if _, err := netip.ParsePrefix(p); err != nil {
-			if _, err := netip.ParseAddr(p); err != nil {
-				return bad("trusted_proxies entry %q is neither an address nor a CIDR prefix", p)
-			}
+		// As gin reads them: a CIDR prefix, or an address without a zone.
+		if _, _, err := net.ParseCIDR(p); err != nil && net.ParseIP(p) == nil {
+			return bad("trusted_proxies entry %q is neither an address nor a CIDR prefix", p)
 		}
 	}
 	if len(c.AdminToken) < 16 {

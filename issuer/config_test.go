@@ -33,6 +33,7 @@ func TestConfigValidate(t *testing.T) {
 		{"an unknown ephemeral hash is refused", func(c *issuer.Config) { c.Ephemeral.Hash = "md5" }, "ephemeral.hash"},
 		{"a negative rate limit is refused", func(c *issuer.Config) { c.RateLimit.PerSource = -1 }, "rate_limit"},
 		{"a trusted proxy that is not an address or prefix is refused", func(c *issuer.Config) { c.TrustedProxies = []string{"10.0.0.0/8", "proxy.example"} }, `"proxy.example"`},
+		{"a trusted proxy with an IPv6 zone is refused", func(c *issuer.Config) { c.TrustedProxies = []string{"fe80::1%eth0", "127.0.0.0/8"} }, `"fe80::1%eth0"`},
 		{"a short admin token is refused", func(c *issuer.Config) { c.AdminToken = []byte("short") }, "admin token"},
 		{"a missing master key is refused", func(c *issuer.Config) { c.MasterKey = nil }, "master key"},
 	} {

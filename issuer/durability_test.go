@@ -267,3 +267,39 @@ func TestUnwrittenJTIsLeaveTheRunUnclean(t *testing.T) {
 		}
 	}
 }
+
+// Once Close has begun, no token is issued with a jti the final commit
+// could miss: the request is refused as the issuer shutting down (503).
+func TestNoTokenAfterClose(t *testing.T) {
+	ctx := context.Background()
+	cfg := testConfig(t)
+	cfg.URL = "http://127.0.0.1:1"
+	mem := store.NewMemory()
+	iss, err := issuer.New(cfg, issuer.WithStore(mem), issuer.WithJTIPersistence(issuer.JTIGroup), issuer.WithLogger(zerolog.Nop()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := iss.CreateCustomer(ctx, store.Customer{ID: "acme", Domain: "acme.example"}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := iss.CreateSecret(ctx, "acme", time.Time{}, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	claims := &chain.AssertionClaims{}
+	claims.Issuer, claims.Subject, claims.ID, claims.Audience = "acme", "alice", rand.Text(), []string{cfg.URL}
+	claims.IssuedAt, claims.ExpiresAt = jwt.NewNumericDate(time.Now()), jwt.NewNumericDate(time.Now().Add(time.Minute))
+	tok, err := chain.MintAssertion(chain.Secret{ID: s.ID, Customer: "acme", Value: []byte(s.Secret)}, claims, "", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := iss.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := iss.Issue(ctx, &issuer.TokenRequest{Assertion: tok}); !errors.Is(err, issuer.ErrClosed) {
+		t.Fatalf("token after Close: %v, want ErrClosed", err)
+	}
+	if run, _ := mem.Meta(ctx, "run"); string(run) != "clean" {
+		t.Fatalf("run = %q after a clean Close, want clean", run)
+	}
+}

@@ -40,6 +40,8 @@ var (
 	ErrConflict = store.ErrConflict
 	// ErrConfig: the configuration is invalid.
 	ErrConfig = errors.New("invalid configuration")
+	// ErrClosed: the issuer is shutting down and issues no more tokens.
+	ErrClosed = errors.New("issuer is shutting down")
 )
 
 // RateLimitError is returned when a rate limit refuses a request.
@@ -76,6 +78,8 @@ func Reason(err error) string {
 		return "none"
 	case errors.Is(err, ErrReplay):
 		return "replay"
+	case errors.Is(err, ErrClosed):
+		return "closed"
 	case errors.Is(err, ErrRateLimited):
 		return "rate_limited"
 	case errors.Is(err, ErrTooLarge), errors.Is(err, chain.ErrTooLarge):

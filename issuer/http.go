@@ -66,6 +66,8 @@ func status(err error) (int, string) {
 		return http.StatusNotFound, "not_found"
 	case errors.Is(err, ErrConflict):
 		return http.StatusConflict, "conflict"
+	case errors.Is(err, ErrClosed):
+		return http.StatusServiceUnavailable, "temporarily_unavailable"
 	}
 	return http.StatusInternalServerError, "server_error"
 }
@@ -94,11 +96,13 @@ func (i *Issuer) fail(c *gin.Context, err error) {
 	c.AbortWithStatusJSON(code, oauthError{Error: name, Description: desc})
 }
 
-func (i *Issuer) newHandler() http.Handler {
+func (i *Issuer) newHandler() (http.Handler, error) {
 	ginOnce.Do(func() { gin.SetMode(gin.ReleaseMode) })
 	r := gin.New()
-	// Validate checked every entry, so this cannot fail; nil trusts none.
-	_ = r.SetTrustedProxies(i.cfg.TrustedProxies)
+	// nil trusts no proxy: the TCP peer is the client.
+	if err := r.SetTrustedProxies(i.cfg.TrustedProxies); err != nil {
+		return nil, fmt.Errorf("%w: trusted_proxies: %v", ErrConfig, err)
+	}
 	r.HandleMethodNotAllowed = true
 	r.Use(i.recoverer, i.accessLog)
 	r.NoRoute(func(c *gin.Context) { i.fail(c, fmt.Errorf("%w: no such path", ErrNotFound)) })
@@ -132,7 +136,7 @@ func (i *Issuer) newHandler() http.Handler {
 	a.GET("/edges", func(c *gin.Context) { c.JSON(http.StatusOK, i.EdgeClients()) })
 	a.DELETE("/edges/:id", i.handleDeleteEdge)
 	a.GET("/audit", i.handleAudit)
-	return r
+	return r, nil
 }
 
 // recoverer turns a panic into a logged 500 without the request's data.

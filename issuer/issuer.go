@@ -115,7 +115,10 @@ func New(cfg Config, opts ...Option) (*Issuer, error) {
 		return nil, err
 	}
 	i.jtiw = newJTIWriter(i.store, func(err error) { i.log.Error().Err(err).Msg("writing used assertion ids") })
-	i.handler = i.newHandler()
+	if i.handler, err = i.newHandler(); err != nil {
+		i.closeStore()
+		return nil, err
+	}
 	i.stopped.Add(2)
 	go i.janitor()
 	go func() {
@@ -135,6 +138,7 @@ func (i *Issuer) Handler() http.Handler { return i.handler }
 // Close stops background work and closes the store if the issuer opened it.
 func (i *Issuer) Close() error {
 	i.closed.Do(func() {
+		i.jtiw.close() // before the final commit: no id may come after it
 		close(i.stop)
 		i.stopped.Wait()
 		if n := i.jtiw.unwritten(); n > 0 {

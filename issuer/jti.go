@@ -92,8 +92,7 @@ func (i *Issuer) useJTI(ctx context.Context, key string, iat, exp time.Time) err
 		return errReplayedJTI
 	}
 	if i.jtiMode == JTIGroup {
-		i.jtiw.add(store.UsedJTI{ID: key, ExpiresAt: exp})
-		return nil
+		return i.jtiw.add(store.UsedJTI{ID: key, ExpiresAt: exp})
 	}
 	fresh, err := i.store.UseJTI(ctx, key, exp)
 	if err != nil {
@@ -110,6 +109,7 @@ type jtiWriter struct {
 	store   store.Store
 	mu      sync.Mutex
 	pending []store.UsedJTI
+	closed  bool // set by close: add refuses
 	kick    chan struct{}
 	onError func(error)
 }
@@ -118,8 +118,14 @@ func newJTIWriter(s store.Store, onError func(error)) *jtiWriter {
 	return &jtiWriter{store: s, kick: make(chan struct{}, 1), onError: onError}
 }
 
-func (w *jtiWriter) add(j store.UsedJTI) {
+// add queues j for the next commit; once the writer is closed it refuses,
+// so that no token goes out with an id the final commit would miss.
+func (w *jtiWriter) add(j store.UsedJTI) error {
 	w.mu.Lock()
+	if w.closed {
+		w.mu.Unlock()
+		return fmt.Errorf("record used assertion id: %w", ErrClosed)
+	}
 	first := len(w.pending) == 0
 	w.pending = append(w.pending, j)
 	w.mu.Unlock()
@@ -129,6 +135,7 @@ func (w *jtiWriter) add(j store.UsedJTI) {
 		default:
 		}
 	}
+	return nil
 }
 
 // run commits pending ids jtiGroupDelay after the first arrives, until
@@ -147,6 +154,13 @@ func (w *jtiWriter) run(stop <-chan struct{}) {
 		}
 		w.flush()
 	}
+}
+
+// close makes add refuse from now on.
+func (w *jtiWriter) close() {
+	w.mu.Lock()
+	w.closed = true
+	w.mu.Unlock()
 }
 
 // unwritten counts the ids waiting for a commit.

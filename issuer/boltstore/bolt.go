@@ -290,14 +290,15 @@ func expired(v []byte, now time.Time) bool {
 }
 
 // Used assertion ids are keyed by expiry, then id: the 8-byte big-endian
-// Unix second of exp followed by the id, with an empty value. Ids arrive
+// Unix second of exp (0 for any time before 1970) followed by the id, with
+// an empty value. Ids arrive
 // in nearly increasing expiry, so a commit appends to the last pages of
 // the tree instead of rewriting one random leaf page per id, and a purge
 // deletes from the front until the first live key instead of scanning
 // every id. A replayed credential repeats its exp with its id, so the pair
 // is what identifies it.
 func jtiKey(id string, exp time.Time) []byte {
-	return append(binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(id)), uint64(exp.Unix())), id...)
+	return append(binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(id)), uint64(max(exp.Unix(), 0))), id...)
 }
 
 // migrateJTIs moves ids from the first layout (bucket "jti": id → exp)
@@ -348,7 +349,7 @@ func (s *Store) UsedJTIs(context.Context) ([]store.UsedJTI, error) {
 	var out []store.UsedJTI
 	err := s.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bJTI).ForEach(func(k, _ []byte) error {
-			if len(k) <= 8 {
+			if len(k) < 8 {
 				return fmt.Errorf("jti key %x: too short", k)
 			}
 			out = append(out, store.UsedJTI{ID: string(k[8:]), ExpiresAt: time.Unix(int64(binary.BigEndian.Uint64(k)), 0)})

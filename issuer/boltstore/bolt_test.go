@@ -98,6 +98,30 @@ func BenchmarkPutJTIs(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*group), "ns/id")
 }
 
+// An empty id and an expiry before 1970 are stored, listed and purged like
+// any other (the first layout's keys could not hold them otherwise).
+func TestUsedJTIEdgeValues(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, t.TempDir())
+	defer s.Close()
+	live := time.Now().Add(time.Hour)
+	for _, j := range []store.UsedJTI{{ID: "", ExpiresAt: live}, {ID: "old", ExpiresAt: time.Unix(-5, 0)}} {
+		if ok, err := s.UseJTI(ctx, j.ID, j.ExpiresAt); !ok || err != nil {
+			t.Fatalf("use %q: %v %v", j.ID, ok, err)
+		}
+	}
+	if used, err := s.UsedJTIs(ctx); err != nil || len(used) != 2 {
+		t.Fatalf("used = %+v, %v", used, err)
+	}
+	if err := s.Purge(ctx, time.Unix(0, 0).Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	used, err := s.UsedJTIs(ctx)
+	if err != nil || len(used) != 1 || used[0].ID != "" {
+		t.Fatalf("after purge: %+v, %v", used, err)
+	}
+}
+
 // A data file written before used ids were keyed by expiry (bucket "jti",
 // id → 8-byte exp) keeps them: they are moved once, when the store opens.
 func TestUsedJTIsOfTheFirstLayoutAreMigrated(t *testing.T) {
