@@ -219,15 +219,15 @@ func (failingJTIStore) PutJTIs(context.Context, []store.UsedJTI) error {
 	return errors.New("disk full")
 }
 
-// If the used ids cannot be written at shutdown, Close says so and the run
-// is not marked clean: the next start refuses every assertion issued
-// before it, so the lost ids cannot be replayed.
-func TestUnwrittenJTIsLeaveTheRunUnclean(t *testing.T) {
+// groupIssuer runs an issuer in group jti mode on st, without HTTP, with
+// customer acme and one of its secrets; mint makes a fresh assertion with
+// that secret.
+func groupIssuer(t *testing.T, st store.Store) (iss *issuer.Issuer, cfg issuer.Config, mint func() string) {
+	t.Helper()
 	ctx := context.Background()
-	mem := store.NewMemory()
-	cfg := testConfig(t)
+	cfg = testConfig(t)
 	cfg.URL = "http://127.0.0.1:1"
-	iss, err := issuer.New(cfg, issuer.WithStore(failingJTIStore{mem}), issuer.WithJTIPersistence(issuer.JTIGroup), issuer.WithLogger(zerolog.Nop()))
+	iss, err := issuer.New(cfg, issuer.WithStore(st), issuer.WithJTIPersistence(issuer.JTIGroup), issuer.WithLogger(zerolog.Nop()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,7 +238,7 @@ func TestUnwrittenJTIsLeaveTheRunUnclean(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mint := func() string {
+	return iss, cfg, func() string {
 		claims := &chain.AssertionClaims{}
 		claims.Issuer, claims.Subject, claims.ID, claims.Audience = "acme", "alice", rand.Text(), []string{cfg.URL}
 		claims.IssuedAt, claims.ExpiresAt = jwt.NewNumericDate(time.Now()), jwt.NewNumericDate(time.Now().Add(time.Minute))
@@ -248,6 +248,15 @@ func TestUnwrittenJTIsLeaveTheRunUnclean(t *testing.T) {
 		}
 		return tok
 	}
+}
+
+// If the used ids cannot be written at shutdown, Close says so and the run
+// is not marked clean: the next start refuses every assertion issued
+// before it, so the lost ids cannot be replayed.
+func TestUnwrittenJTIsLeaveTheRunUnclean(t *testing.T) {
+	ctx := context.Background()
+	mem := store.NewMemory()
+	iss, cfg, mint := groupIssuer(t, failingJTIStore{mem})
 	used, unused := mint(), mint()
 	if _, err := iss.Issue(ctx, &issuer.TokenRequest{Assertion: used}); err != nil {
 		t.Fatal(err)
@@ -272,27 +281,9 @@ func TestUnwrittenJTIsLeaveTheRunUnclean(t *testing.T) {
 // could miss: the request is refused as the issuer shutting down (503).
 func TestNoTokenAfterClose(t *testing.T) {
 	ctx := context.Background()
-	cfg := testConfig(t)
-	cfg.URL = "http://127.0.0.1:1"
 	mem := store.NewMemory()
-	iss, err := issuer.New(cfg, issuer.WithStore(mem), issuer.WithJTIPersistence(issuer.JTIGroup), issuer.WithLogger(zerolog.Nop()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := iss.CreateCustomer(ctx, store.Customer{ID: "acme", Domain: "acme.example"}); err != nil {
-		t.Fatal(err)
-	}
-	s, err := iss.CreateSecret(ctx, "acme", time.Time{}, time.Time{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	claims := &chain.AssertionClaims{}
-	claims.Issuer, claims.Subject, claims.ID, claims.Audience = "acme", "alice", rand.Text(), []string{cfg.URL}
-	claims.IssuedAt, claims.ExpiresAt = jwt.NewNumericDate(time.Now()), jwt.NewNumericDate(time.Now().Add(time.Minute))
-	tok, err := chain.MintAssertion(chain.Secret{ID: s.ID, Customer: "acme", Value: []byte(s.Secret)}, claims, "", false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	iss, _, mint := groupIssuer(t, mem)
+	tok := mint()
 	if err := iss.Close(); err != nil {
 		t.Fatal(err)
 	}

@@ -122,6 +122,30 @@ func TestUsedJTIEdgeValues(t *testing.T) {
 	}
 }
 
+// A purge of more expired ids than one purge transaction deletes goes on
+// until none is left, and keeps the live ones.
+func TestPurgeOfManyUsedJTIs(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, t.TempDir())
+	defer s.Close()
+	t0 := time.Now()
+	ids := make([]store.UsedJTI, 25_000)
+	for k := range ids {
+		ids[k] = store.UsedJTI{ID: fmt.Sprint("acme/", k), ExpiresAt: t0.Add(-time.Duration(k%600) * time.Second)}
+	}
+	ids = append(ids, store.UsedJTI{ID: "acme/live", ExpiresAt: t0.Add(time.Hour)})
+	if err := s.PutJTIs(ctx, ids); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Purge(ctx, t0.Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	used, err := s.UsedJTIs(ctx)
+	if err != nil || len(used) != 1 || used[0].ID != "acme/live" {
+		t.Fatalf("after purge: %d ids (%v), want acme/live alone", len(used), err)
+	}
+}
+
 // A data file written before used ids were keyed by expiry (bucket "jti",
 // id → 8-byte exp) keeps them: they are moved once, when the store opens.
 func TestUsedJTIsOfTheFirstLayoutAreMigrated(t *testing.T) {
