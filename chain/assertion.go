@@ -97,21 +97,12 @@ type AssertionVerifier struct {
 // most once, names matched exactly; dates must be JSON numbers (fractions
 // allowed), never strings.
 func (v *AssertionVerifier) Verify(token string) (*Assertion, error) {
-	max := v.MaxSize
-	if max == 0 {
-		max = DefaultMaxTokenSize
-	}
-	if len(token) > max {
-		return nil, fmt.Errorf("assertion of %d bytes: %w", len(token), ErrTooLarge)
-	}
-	dot1 := strings.IndexByte(token, '.')
-	dot2 := strings.LastIndexByte(token, '.')
-	if dot1 <= 0 || dot2 <= dot1 || strings.IndexByte(token[dot1+1:dot2], '.') >= 0 || hasLineBreak(token) {
-		return nil, fmt.Errorf("assertion: not a compact JWS: %w", ErrMalformed)
+	dot1, dot2, err := splitCompact(token, v.MaxSize)
+	if err != nil {
+		return nil, fmt.Errorf("assertion: %w", err)
 	}
 	h, cached := assertionHeaders.get(token[:dot1])
 	if !cached {
-		var err error
 		if h, err = decodeAssertionHeader(token[:dot1]); err != nil {
 			return nil, err
 		}
@@ -124,7 +115,6 @@ func (v *AssertionVerifier) Verify(token string) (*Assertion, error) {
 	sc := assertionScratchPool.Get().(*assertionScratch)
 	defer sc.release()
 	sc.tok = append(sc.tok[:0], token...)
-	var err error
 	if sc.payload, err = b64Strict.AppendDecode(sc.payload[:0], sc.tok[dot1+1:dot2]); err != nil {
 		return nil, fmt.Errorf("assertion claims encoding: %w", ErrMalformed)
 	}

@@ -252,7 +252,7 @@ func intentionalDivergence(token string) string {
 			}
 		}
 	}
-	if hasLineBreak(token) {
+	if strings.ContainsAny(token, "\r\n") {
 		return "line break in a segment"
 	}
 	return ""

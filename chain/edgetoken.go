@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -86,21 +85,12 @@ type EdgeVerifier struct {
 // breaks, which encoding/base64 skips even in strict mode, are refused) and
 // a "crit" header is refused, since no extension is understood.
 func (v *EdgeVerifier) Verify(token string) (*EdgeClaims, error) {
-	max := v.MaxSize
-	if max == 0 {
-		max = DefaultMaxTokenSize
-	}
-	if len(token) > max {
-		return nil, fmt.Errorf("edge token of %d bytes: %w", len(token), ErrTooLarge)
-	}
-	dot1 := strings.IndexByte(token, '.')
-	dot2 := strings.LastIndexByte(token, '.')
-	if dot1 <= 0 || dot2 <= dot1 || strings.IndexByte(token[dot1+1:dot2], '.') >= 0 || hasLineBreak(token) {
-		return nil, fmt.Errorf("edge token: not a compact JWS: %w", ErrMalformed)
+	dot1, dot2, err := splitCompact(token, v.MaxSize)
+	if err != nil {
+		return nil, fmt.Errorf("edge token: %w", err)
 	}
 	h, cached := v.headers.get(token[:dot1])
 	if !cached {
-		var err error
 		if h, err = decodeHeader(token[:dot1]); err != nil {
 			return nil, err
 		}
@@ -118,7 +108,6 @@ func (v *EdgeVerifier) Verify(token string) (*EdgeClaims, error) {
 	sc := scratchPool.Get().(*scratch)
 	defer scratchPool.Put(sc)
 	sc.tok = append(sc.tok[:0], token...)
-	var err error
 	if sc.sig, err = b64Strict.AppendDecode(sc.sig[:0], sc.tok[dot2+1:]); err != nil {
 		return nil, fmt.Errorf("edge token signature encoding: %w", ErrMalformed)
 	}

@@ -153,10 +153,25 @@ var (
 	b64Strict = base64.RawURLEncoding.Strict()
 )
 
-// hasLineBreak reports a CR or LF in a compact JWS: encoding/base64 skips
-// them even in strict mode, so without this check one token would have
-// many spellings that verify.
-func hasLineBreak(token string) bool { return strings.ContainsAny(token, "\r\n") }
+// splitCompact bounds token to max bytes (DefaultMaxTokenSize when zero)
+// and returns the positions of the two dots of a compact JWS: exactly three
+// segments, none of the first two empty, and no CR or LF anywhere —
+// encoding/base64 skips them even in strict mode, so without this check one
+// token would have many spellings that verify.
+func splitCompact(token string, max int) (dot1, dot2 int, err error) {
+	if max == 0 {
+		max = DefaultMaxTokenSize
+	}
+	if len(token) > max {
+		return 0, 0, fmt.Errorf("%d bytes: %w", len(token), ErrTooLarge)
+	}
+	dot1 = strings.IndexByte(token, '.')
+	dot2 = strings.LastIndexByte(token, '.')
+	if dot1 <= 0 || dot2 <= dot1 || strings.IndexByte(token[dot1+1:dot2], '.') >= 0 || strings.IndexByte(token, '\r') >= 0 || strings.IndexByte(token, '\n') >= 0 {
+		return 0, 0, fmt.Errorf("not a compact JWS: %w", ErrMalformed)
+	}
+	return dot1, dot2, nil
+}
 
 // PublicJWK describes a public key as a JWK for alg.
 func PublicJWK(pub crypto.PublicKey, alg, kid string) (JWK, error) {
