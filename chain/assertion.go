@@ -330,19 +330,15 @@ const maxCachedAssertionHeaders = 256
 // allow-list and the kid still looked up on every call.
 var assertionHeaders headerCache[assertionHeader]
 
-// assertionWire is AssertionClaims as they travel, with plain types so that
-// the payload is decoded in one pass of encoding/json. Member names match
-// as for AssertionClaims (encoding/json: case-insensitively).
+// assertionWire is AssertionClaims as they travel, with plain types, filled
+// by decode (which names the members; there are no struct tags, since
+// encoding/json never decodes into it).
 type assertionWire struct {
-	Iss    string    `json:"iss"`
-	Sub    string    `json:"sub"`
-	Aud    audience  `json:"aud"`
-	Exp    seconds   `json:"exp"`
-	Nbf    seconds   `json:"nbf"`
-	Iat    seconds   `json:"iat"`
-	Jti    string    `json:"jti"`
-	Grants *SIPGrant `json:"grants"`
-	TTL    int64     `json:"ttl"`
+	Iss, Sub, Jti string
+	Aud           audience
+	Exp, Nbf, Iat seconds
+	Grants        *SIPGrant
+	TTL           int64
 }
 
 // assertionClaimNames are the members assertionWire.decode reads.
