@@ -3,6 +3,7 @@ package issuer
 import (
 	"context"
 	"fmt"
+	"hash/maphash"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -275,47 +276,49 @@ func (i *Issuer) Maintain(ctx context.Context) error {
 
 // replaySet is the in-memory once-only set of assertion jti values: it
 // refuses a concurrent replay at once, before the durable check.
+//
+// It holds a 128-bit keyed hash of each id and its expiry in seconds, so
+// that its maps carry no pointers: the garbage collector does not walk
+// them, however many ids are live. Two different ids share a hash with
+// probability about 2^-128 per pair, under seeds drawn at start; a shared
+// hash could only refuse a fresh id, never let a replay through.
 type replaySet struct {
+	seeds  [2]maphash.Seed
 	shards [32]struct {
 		mu sync.Mutex
-		m  map[string]time.Time
+		m  map[[2]uint64]int64
 	}
 }
 
 func newReplaySet() *replaySet {
-	r := &replaySet{}
+	r := &replaySet{seeds: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}}
 	for i := range r.shards {
-		r.shards[i].m = map[string]time.Time{}
+		r.shards[i].m = map[[2]uint64]int64{}
 	}
 	return r
 }
 
-func (r *replaySet) shard(key string) int {
-	var h uint32 = 2166136261
-	for i := 0; i < len(key); i++ {
-		h = (h ^ uint32(key[i])) * 16777619
-	}
-	return int(h % uint32(len(r.shards)))
-}
-
 // use records key until exp and reports whether it was new.
 func (r *replaySet) use(key string, exp time.Time) bool {
-	s := &r.shards[r.shard(key)]
+	h := [2]uint64{maphash.String(r.seeds[0], key), maphash.String(r.seeds[1], key)}
+	s := &r.shards[h[0]%uint64(len(r.shards))]
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.m[key]; ok {
+	if _, ok := s.m[h]; ok {
 		return false
 	}
-	s.m[key] = exp
+	s.m[h] = exp.Unix()
 	return true
 }
 
+// purge forgets the ids whose expiry second is before now's.
 func (r *replaySet) purge(now time.Time) {
+	t := now.Unix()
 	for i := range r.shards {
 		s := &r.shards[i]
 		s.mu.Lock()
 		for k, exp := range s.m {
-			if exp.Before(now) {
+			if exp < t {
 				delete(s.m, k)
 			}
 		}
