@@ -1,14 +1,17 @@
 // Package boltstore is the default issuer store, on go.etcd.io/bbolt: one
 // file, every write fsynced before it is acknowledged.
 //
-// Used assertion jti values are written with bolt's Batch: concurrent token
+// Used assertion jti values are written one of two ways, as the issuer's
+// jti mode asks. UseJTI writes with bolt's Batch: concurrent token
 // requests share one transaction and one fsync, so a token waits for a
 // group commit rather than an fsync of its own, and a jti is durable
-// before the token it admits is returned.
+// before the token it admits is returned. PutJTIs writes the ids a group
+// writer collected in a few records of up to 4096 ids each.
 package boltstore
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -29,11 +32,12 @@ var (
 	bKeys      = []byte("keys")
 	bEdges     = []byte("edges")
 	bJTI       = []byte("used_jti")
+	bJTIGroups = []byte("used_jti_groups")
 	bJTIOld    = []byte("jti")
 	bRevoked   = []byte("revoked")
 	bAudit     = []byte("audit")
 	bMeta      = []byte("meta")
-	allBuckets = [][]byte{bCustomers, bSecrets, bKeys, bEdges, bJTI, bRevoked, bAudit, bMeta}
+	allBuckets = [][]byte{bCustomers, bSecrets, bKeys, bEdges, bJTI, bJTIGroups, bRevoked, bAudit, bMeta}
 )
 
 // FileName is the name of the database file in the data directory.
@@ -298,8 +302,11 @@ func expired(v []byte, now time.Time) bool {
 // every id. A replayed credential repeats its exp with its id, so the pair
 // is what identifies it.
 func jtiKey(id string, exp time.Time) []byte {
-	return append(binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(id)), uint64(max(exp.Unix(), 0))), id...)
+	return append(binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(id)), jtiSecond(exp)), id...)
 }
+
+// jtiSecond is exp as stored: its Unix second, 0 for any time before 1970.
+func jtiSecond(exp time.Time) uint64 { return uint64(max(exp.Unix(), 0)) }
 
 // migrateJTIs moves ids from the first layout (bucket "jti": id → exp)
 // to the expiry-ordered one, once.
@@ -348,11 +355,20 @@ func (s *Store) UseJTI(_ context.Context, id string, exp time.Time) (bool, error
 func (s *Store) UsedJTIs(context.Context) ([]store.UsedJTI, error) {
 	var out []store.UsedJTI
 	err := s.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bJTI).ForEach(func(k, _ []byte) error {
+		if err := tx.Bucket(bJTI).ForEach(func(k, _ []byte) error {
 			if len(k) < 8 {
 				return fmt.Errorf("jti key %x: too short", k)
 			}
 			out = append(out, store.UsedJTI{ID: string(k[8:]), ExpiresAt: time.Unix(int64(binary.BigEndian.Uint64(k)), 0)})
+			return nil
+		}); err != nil {
+			return err
+		}
+		return tx.Bucket(bJTIGroups).ForEach(func(k, v []byte) error {
+			var err error
+			if out, err = appendJTIGroup(out, v); err != nil {
+				return fmt.Errorf("jti group %x: %w", k, err)
+			}
 			return nil
 		})
 	})
@@ -362,24 +378,65 @@ func (s *Store) UsedJTIs(context.Context) ([]store.UsedJTI, error) {
 	return out, nil
 }
 
-// PutJTIs implements store.Store: appends in key order with full pages,
-// since nearly every key lands after the last one.
+// jtiGroupSize bounds the ids in one group record, so that a purge frees
+// a group soon after its own ids expire.
+const jtiGroupSize = 4096
+
+// PutJTIs implements store.Store. The ids go in group records (bucket
+// "used_jti_groups"), not one key each: a commit of n ids is n/4096 puts
+// of one contiguous value instead of n tree inserts, and a purge deletes
+// a record at a time. Ids are sorted by expiry and cut into groups; a
+// group is keyed by the last expiry in it (8-byte big-endian Unix second,
+// as jtiKey) then an 8-byte sequence number, so a purge deletes from the
+// front while the key's expiry has passed, and no id is forgotten before
+// its own expiry. The value is, for each id, its 8-byte expiry, its length
+// as a uvarint and its bytes.
 func (s *Store) PutJTIs(_ context.Context, ids []store.UsedJTI) error {
-	keys := make([][]byte, len(ids))
-	for k, j := range ids {
-		keys[k] = jtiKey(j.ID, j.ExpiresAt)
-	}
-	slices.SortFunc(keys, bytes.Compare)
+	sorted := slices.Clone(ids)
+	slices.SortFunc(sorted, func(a, b store.UsedJTI) int { return cmp.Compare(jtiSecond(a.ExpiresAt), jtiSecond(b.ExpiresAt)) })
 	return s.update("put jtis", func(tx *bolt.Tx) error {
-		b := tx.Bucket(bJTI)
+		b := tx.Bucket(bJTIGroups)
 		b.FillPercent = 1
-		for _, k := range keys {
-			if err := b.Put(k, nil); err != nil {
+		for group := range slices.Chunk(sorted, jtiGroupSize) {
+			seq, err := b.NextSequence()
+			if err != nil {
+				return err
+			}
+			key := binary.BigEndian.AppendUint64(make([]byte, 0, 16), jtiSecond(group[len(group)-1].ExpiresAt))
+			size := 0
+			for _, j := range group {
+				size += 8 + binary.MaxVarintLen64 + len(j.ID)
+			}
+			v := make([]byte, 0, size)
+			for _, j := range group {
+				v = binary.BigEndian.AppendUint64(v, jtiSecond(j.ExpiresAt))
+				v = binary.AppendUvarint(v, uint64(len(j.ID)))
+				v = append(v, j.ID...)
+			}
+			if err := b.Put(binary.BigEndian.AppendUint64(key, seq), v); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
+}
+
+// appendJTIGroup decodes a group record written by PutJTIs onto out.
+func appendJTIGroup(out []store.UsedJTI, v []byte) ([]store.UsedJTI, error) {
+	for len(v) > 0 {
+		if len(v) < 8 {
+			return out, fmt.Errorf("truncated expiry")
+		}
+		exp := int64(binary.BigEndian.Uint64(v))
+		n, w := binary.Uvarint(v[8:])
+		if w <= 0 || n > uint64(len(v)-8-w) {
+			return out, fmt.Errorf("bad id length")
+		}
+		v = v[8+w:]
+		out = append(out, store.UsedJTI{ID: string(v[:n]), ExpiresAt: time.Unix(exp, 0)})
+		v = v[n:]
+	}
+	return out, nil
 }
 
 // Meta implements store.Store.
@@ -435,25 +492,28 @@ const purgeBatch = 10_000
 
 // Purge implements store.Store.
 func (s *Store) Purge(_ context.Context, now time.Time) error {
-	for {
-		// Used ids: from the front, until the first that is still live.
-		var n int
-		err := s.update("purge jtis", func(tx *bolt.Tx) error {
-			n = 0
-			c := tx.Bucket(bJTI).Cursor()
-			for k, _ := c.First(); len(k) >= 8 && n < purgeBatch && int64(binary.BigEndian.Uint64(k)) < now.Unix(); k, _ = c.First() {
-				if err := c.Delete(); err != nil {
-					return err
+	// Used ids and groups of them: from the front, until the first key
+	// whose expiry is still live.
+	for _, bucket := range [][]byte{bJTI, bJTIGroups} {
+		for {
+			var n int
+			err := s.update("purge jtis", func(tx *bolt.Tx) error {
+				n = 0
+				c := tx.Bucket(bucket).Cursor()
+				for k, _ := c.First(); len(k) >= 8 && n < purgeBatch && int64(binary.BigEndian.Uint64(k)) < now.Unix(); k, _ = c.First() {
+					if err := c.Delete(); err != nil {
+						return err
+					}
+					n++
 				}
-				n++
+				return nil
+			})
+			if err != nil {
+				return err
 			}
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		if n < purgeBatch {
-			break
+			if n < purgeBatch {
+				break
+			}
 		}
 	}
 	return s.update("purge revoked tokens", func(tx *bolt.Tx) error {

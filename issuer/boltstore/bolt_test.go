@@ -1,11 +1,14 @@
 package boltstore_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
 	"fmt"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -123,26 +126,73 @@ func TestUsedJTIEdgeValues(t *testing.T) {
 }
 
 // A purge of more expired ids than one purge transaction deletes goes on
-// until none is left, and keeps the live ones.
+// until none is left, and keeps the live ones: ids stored one key each
+// (as UseJTI writes them) and ids in group records (PutJTIs) alike. A
+// group record goes only when its last id has expired.
 func TestPurgeOfManyUsedJTIs(t *testing.T) {
 	ctx := context.Background()
-	s := open(t, t.TempDir())
-	defer s.Close()
+	dir := t.TempDir()
 	t0 := time.Now()
-	ids := make([]store.UsedJTI, 25_000)
-	for k := range ids {
-		ids[k] = store.UsedJTI{ID: fmt.Sprint("acme/", k), ExpiresAt: t0.Add(-time.Duration(k%600) * time.Second)}
+	expired := func(k int) time.Time { return t0.Add(-time.Duration(1+k%600) * time.Second) }
+	const n = 25_000
+	db, err := bolt.Open(filepath.Join(dir, boltstore.FileName), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
 	}
-	ids = append(ids, store.UsedJTI{ID: "acme/live", ExpiresAt: t0.Add(time.Hour)})
+	err = db.Update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucket([]byte("used_jti"))
+		if err != nil {
+			return err
+		}
+		for k := range n {
+			if err := b.Put(append(binary.BigEndian.AppendUint64(nil, uint64(expired(k).Unix())), fmt.Sprint("acme/k", k)...), nil); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	s := open(t, dir)
+	defer s.Close()
+	if ok, err := s.UseJTI(ctx, "acme/live-key", t0.Add(time.Hour)); !ok || err != nil {
+		t.Fatalf("UseJTI = %v, %v", ok, err)
+	}
+	ids := make([]store.UsedJTI, n)
+	for k := range ids {
+		ids[k] = store.UsedJTI{ID: fmt.Sprint("acme/g", k), ExpiresAt: expired(k)}
+	}
+	ids = append(ids, store.UsedJTI{ID: "acme/live-group", ExpiresAt: t0.Add(time.Hour)})
 	if err := s.PutJTIs(ctx, ids); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Purge(ctx, t0.Add(time.Second)); err != nil {
+	if err := s.Purge(ctx, t0); err != nil {
 		t.Fatal(err)
 	}
 	used, err := s.UsedJTIs(ctx)
-	if err != nil || len(used) != 1 || used[0].ID != "acme/live" {
-		t.Fatalf("after purge: %d ids (%v), want acme/live alone", len(used), err)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var live, keysLeft, groupLeft int
+	for _, j := range used {
+		switch {
+		case j.ExpiresAt.After(t0):
+			live++
+		case strings.HasPrefix(j.ID, "acme/k"):
+			keysLeft++
+		default:
+			groupLeft++
+		}
+	}
+	// The live group id is in the last record, with the 424 ids that
+	// expire last: 25 001 ids sorted by expiry make six full records and
+	// one of 425.
+	if live != 2 || keysLeft != 0 || groupLeft != (n+1)%4096-1 {
+		t.Fatalf("after purge: %d live ids (want 2), %d expired one-key ids (want 0), %d expired ids in group records (want %d)",
+			live, keysLeft, groupLeft, (n+1)%4096-1)
 	}
 }
 
@@ -184,5 +234,51 @@ func TestUsedJTIsOfTheFirstLayoutAreMigrated(t *testing.T) {
 	defer s.Close()
 	if used, _ := s.UsedJTIs(ctx); len(used) != 1 {
 		t.Fatalf("used after reopen = %+v", used)
+	}
+}
+
+// A damaged group record is an error when the ids are loaded, not a panic
+// and not a silently shorter list.
+func TestDamagedJTIGroupRecord(t *testing.T) {
+	good := append(binary.AppendUvarint(binary.BigEndian.AppendUint64(nil, 1_900_000_000), 6), "acme/a"...)
+	for name, v := range map[string][]byte{
+		"truncated expiry": good[:5],
+		"no length":        good[:8],
+		"id cut short":     good[:len(good)-1],
+		"length overflows": append(binary.BigEndian.AppendUint64(nil, 1), 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01),
+		"trailing bytes":   append(slices.Clone(good), 0, 0, 0),
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			s := open(t, dir)
+			if err := s.PutJTIs(context.Background(), []store.UsedJTI{{ID: "acme/a", ExpiresAt: time.Unix(1_900_000_000, 0)}}); err != nil {
+				t.Fatal(err)
+			}
+			if used, err := s.UsedJTIs(context.Background()); err != nil || len(used) != 1 || used[0].ID != "acme/a" {
+				t.Fatalf("intact record: %v, %v", used, err)
+			}
+			s.Close()
+			db, err := bolt.Open(filepath.Join(dir, boltstore.FileName), 0o600, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = db.Update(func(tx *bolt.Tx) error {
+				c := tx.Bucket([]byte("used_jti_groups")).Cursor()
+				k, old := c.First()
+				if !bytes.Equal(old, good) {
+					t.Errorf("record = %x, want %x", old, good)
+				}
+				return tx.Bucket([]byte("used_jti_groups")).Put(slices.Clone(k), v)
+			})
+			db.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			s = open(t, dir)
+			defer s.Close()
+			if used, err := s.UsedJTIs(context.Background()); err == nil {
+				t.Errorf("damaged record loaded as %v", used)
+			}
+		})
 	}
 }

@@ -196,7 +196,9 @@ type Store interface {
 	// UsedJTIs lists the used ids not yet purged.
 	UsedJTIs(ctx context.Context) ([]UsedJTI, error)
 	// PutJTIs records many used ids at once, durably, in one transaction;
-	// ids already recorded are left as they are.
+	// ids already recorded are left as they are. UsedJTIs lists them, but
+	// UseJTI need not see them: the issuer uses one of the two ways per
+	// run and checks every id in memory first, loaded from UsedJTIs.
 	PutJTIs(ctx context.Context, ids []UsedJTI) error
 	// RevokeToken records an edge token's jti as revoked until exp.
 	RevokeToken(ctx context.Context, jti string, exp time.Time, a *AuditEntry) error
