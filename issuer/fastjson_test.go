@@ -2,6 +2,7 @@ package issuer
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 )
 
@@ -108,4 +109,22 @@ func FuzzJSONString(f *testing.F) {
 			t.Fatalf("%q: got %s, want %s", s, got, want)
 		}
 	})
+}
+
+// Every byte value, alone in a string, encodes as encoding/json encodes
+// it, and a body with it in the assertion takes the fast path exactly when
+// it is a base64url character or a dot.
+func TestFastJSONEveryByte(t *testing.T) {
+	const jws = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_."
+	for c := range 256 {
+		s := "a" + string([]byte{byte(c)})
+		want, _ := json.Marshal(s)
+		if got := appendJSONString(nil, s); string(got) != string(want) {
+			t.Errorf("byte %#x: appendJSONString = %s, encoding/json %s", c, got, want)
+		}
+		_, ok := parseAssertionBody([]byte(`{"assertion":"` + s + `"}`))
+		if wantOK := strings.IndexByte(jws, byte(c)) >= 0; ok != wantOK {
+			t.Errorf("byte %#x: fast path %v, want %v", c, ok, wantOK)
+		}
+	}
 }
