@@ -16,6 +16,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -389,8 +390,7 @@ const jtiGroupSize = 4096
 // group is keyed by the last expiry in it (8-byte big-endian Unix second,
 // as jtiKey) then an 8-byte sequence number, so a purge deletes from the
 // front while the key's expiry has passed, and no id is forgotten before
-// its own expiry. The value is, for each id, its 8-byte expiry, its length
-// as a uvarint and its bytes.
+// its own expiry. The value is encodeJTIGroup's.
 func (s *Store) PutJTIs(_ context.Context, ids []store.UsedJTI) error {
 	sorted := slices.Clone(ids)
 	slices.SortFunc(sorted, func(a, b store.UsedJTI) int { return cmp.Compare(jtiSecond(a.ExpiresAt), jtiSecond(b.ExpiresAt)) })
@@ -403,22 +403,28 @@ func (s *Store) PutJTIs(_ context.Context, ids []store.UsedJTI) error {
 				return err
 			}
 			key := binary.BigEndian.AppendUint64(make([]byte, 0, 16), jtiSecond(group[len(group)-1].ExpiresAt))
-			size := 0
-			for _, j := range group {
-				size += 8 + binary.MaxVarintLen64 + len(j.ID)
-			}
-			v := make([]byte, 0, size)
-			for _, j := range group {
-				v = binary.BigEndian.AppendUint64(v, jtiSecond(j.ExpiresAt))
-				v = binary.AppendUvarint(v, uint64(len(j.ID)))
-				v = append(v, j.ID...)
-			}
-			if err := b.Put(binary.BigEndian.AppendUint64(key, seq), v); err != nil {
+			if err := b.Put(binary.BigEndian.AppendUint64(key, seq), encodeJTIGroup(group)); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
+}
+
+// encodeJTIGroup is the value of a group record: for each id, its expiry
+// as jtiSecond, its length as a uvarint and its bytes.
+func encodeJTIGroup(group []store.UsedJTI) []byte {
+	size := 0
+	for _, j := range group {
+		size += 8 + binary.MaxVarintLen64 + len(j.ID)
+	}
+	v := make([]byte, 0, size)
+	for _, j := range group {
+		v = binary.BigEndian.AppendUint64(v, jtiSecond(j.ExpiresAt))
+		v = binary.AppendUvarint(v, uint64(len(j.ID)))
+		v = append(v, j.ID...)
+	}
+	return v
 }
 
 // appendJTIGroup decodes a group record written by PutJTIs onto out.
@@ -427,13 +433,16 @@ func appendJTIGroup(out []store.UsedJTI, v []byte) ([]store.UsedJTI, error) {
 		if len(v) < 8 {
 			return out, fmt.Errorf("truncated expiry")
 		}
-		exp := int64(binary.BigEndian.Uint64(v))
+		exp := binary.BigEndian.Uint64(v)
+		if exp > math.MaxInt64 {
+			return out, fmt.Errorf("expiry %d out of range", exp)
+		}
 		n, w := binary.Uvarint(v[8:])
 		if w <= 0 || n > uint64(len(v)-8-w) {
 			return out, fmt.Errorf("bad id length")
 		}
 		v = v[8+w:]
-		out = append(out, store.UsedJTI{ID: string(v[:n]), ExpiresAt: time.Unix(exp, 0)})
+		out = append(out, store.UsedJTI{ID: string(v[:n]), ExpiresAt: time.Unix(int64(exp), 0)})
 		v = v[n:]
 	}
 	return out, nil
