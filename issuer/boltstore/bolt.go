@@ -294,14 +294,13 @@ func expired(v []byte, now time.Time) bool {
 	return len(v) == 8 && int64(binary.BigEndian.Uint64(v)) < now.Unix()
 }
 
-// Used assertion ids are keyed by expiry, then id: the 8-byte big-endian
-// Unix second of exp (0 for any time before 1970) followed by the id, with
-// an empty value. Ids arrive
-// in nearly increasing expiry, so a commit appends to the last pages of
-// the tree instead of rewriting one random leaf page per id, and a purge
-// deletes from the front until the first live key instead of scanning
-// every id. A replayed credential repeats its exp with its id, so the pair
-// is what identifies it.
+// Ids UseJTI writes (bucket "used_jti") are keyed by expiry, then id: the
+// 8-byte big-endian jtiSecond of exp followed by the id, with an empty
+// value. Ids arrive in nearly increasing expiry, so a commit appends to
+// the last pages of the tree instead of rewriting one random leaf page per
+// id, and a purge deletes from the front until the first live key instead
+// of scanning every id. A replayed credential repeats its exp with its id,
+// so the pair is what identifies it.
 func jtiKey(id string, exp time.Time) []byte {
 	return append(binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(id)), jtiSecond(exp)), id...)
 }
