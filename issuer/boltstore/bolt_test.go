@@ -28,6 +28,24 @@ func open(t testing.TB, dir string) *boltstore.Store {
 	return s
 }
 
+// updateFile runs fn in one write transaction on the database file in
+// dir, with no Store open: how tests lay out data as other versions wrote
+// it, or damage it.
+func updateFile(t *testing.T, dir string, fn func(tx *bolt.Tx) error) {
+	t.Helper()
+	db, err := bolt.Open(filepath.Join(dir, boltstore.FileName), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(fn)
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestBoltContract(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store { return open(t, t.TempDir()) })
 }
@@ -135,11 +153,7 @@ func TestPurgeOfManyUsedJTIs(t *testing.T) {
 	t0 := time.Now()
 	expired := func(k int) time.Time { return t0.Add(-time.Duration(1+k%600) * time.Second) }
 	const n = 25_000
-	db, err := bolt.Open(filepath.Join(dir, boltstore.FileName), 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = db.Update(func(tx *bolt.Tx) error {
+	updateFile(t, dir, func(tx *bolt.Tx) error {
 		b, err := tx.CreateBucket([]byte("used_jti"))
 		if err != nil {
 			return err
@@ -151,10 +165,6 @@ func TestPurgeOfManyUsedJTIs(t *testing.T) {
 		}
 		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	db.Close()
 
 	s := open(t, dir)
 	defer s.Close()
@@ -202,21 +212,13 @@ func TestUsedJTIsOfTheFirstLayoutAreMigrated(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	exp := time.Now().Add(time.Hour).Truncate(time.Second)
-	db, err := bolt.Open(filepath.Join(dir, boltstore.FileName), 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = db.Update(func(tx *bolt.Tx) error {
+	updateFile(t, dir, func(tx *bolt.Tx) error {
 		b, err := tx.CreateBucket([]byte("jti"))
 		if err != nil {
 			return err
 		}
 		return b.Put([]byte("acme/old"), binary.BigEndian.AppendUint64(nil, uint64(exp.Unix())))
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	db.Close()
 
 	s := open(t, dir)
 	used, err := s.UsedJTIs(ctx)
@@ -258,11 +260,7 @@ func TestDamagedJTIGroupRecord(t *testing.T) {
 				t.Fatalf("intact record: %v, %v", used, err)
 			}
 			s.Close()
-			db, err := bolt.Open(filepath.Join(dir, boltstore.FileName), 0o600, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			err = db.Update(func(tx *bolt.Tx) error {
+			updateFile(t, dir, func(tx *bolt.Tx) error {
 				c := tx.Bucket([]byte("used_jti_groups")).Cursor()
 				k, old := c.First()
 				if !bytes.Equal(old, good) {
@@ -270,10 +268,6 @@ func TestDamagedJTIGroupRecord(t *testing.T) {
 				}
 				return tx.Bucket([]byte("used_jti_groups")).Put(slices.Clone(k), v)
 			})
-			db.Close()
-			if err != nil {
-				t.Fatal(err)
-			}
 			s = open(t, dir)
 			defer s.Close()
 			if used, err := s.UsedJTIs(context.Background()); err == nil {
