@@ -161,3 +161,15 @@ func TestBadRequestsGetOAuthErrors(t *testing.T) {
 	}
 	_ = base64.StdEncoding
 }
+
+// The issuer's server refuses request headers over its 64 KiB limit before
+// any handler runs (net/http's default would take a megabyte).
+func TestOversizedRequestHeadersAreRefused(t *testing.T) {
+	e := newEnv(t)
+	if r := e.do("GET", "/healthz", nil, map[string]string{"X-Padding": strings.Repeat("a", 32<<10)}); r.status != http.StatusOK {
+		t.Fatalf("32 KiB of headers: status %d, want 200", r.status)
+	}
+	if r := e.do("GET", "/healthz", nil, map[string]string{"X-Padding": strings.Repeat("a", 80<<10)}); r.status != http.StatusRequestHeaderFieldsTooLarge {
+		t.Fatalf("80 KiB of headers: status %d, want 431", r.status)
+	}
+}

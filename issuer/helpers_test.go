@@ -103,6 +103,7 @@ func newEnvWith(tb testing.TB, opt issuer.Option, mutate ...func(*issuer.Config)
 		tb.Fatal(err)
 	}
 	e.srv = httptest.NewUnstartedServer(e.iss.Handler())
+	e.srv.Config = e.iss.Server() // the binary's timeouts and header limit
 	e.srv.Listener.Close()
 	e.srv.Listener = ln
 	e.srv.Start()

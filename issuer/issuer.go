@@ -136,6 +136,21 @@ func (i *Issuer) Config() Config { return i.cfg }
 // Handler returns the HTTP API of SPEC §3.
 func (i *Issuer) Handler() http.Handler { return i.handler }
 
+// Server is the http.Server the issuer runs in: its Handler, timeouts so
+// that a slow or idle client cannot hold a connection for long, and a
+// 64 KiB limit on request headers. The trunkpass binary and the load test
+// both serve with it.
+func (i *Issuer) Server() *http.Server {
+	return &http.Server{
+		Handler:           i.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+	}
+}
+
 // Close stops background work and closes the store if the issuer opened it.
 func (i *Issuer) Close() error {
 	i.closed.Do(func() {

@@ -64,14 +64,7 @@ key the issuer keeps generated ones in the data directory (mode 0600).`,
 			if err != nil {
 				return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 			}
-			srv := &http.Server{
-				Handler:           iss.Handler(),
-				ReadHeaderTimeout: 10 * time.Second,
-				ReadTimeout:       30 * time.Second,
-				WriteTimeout:      30 * time.Second,
-				IdleTimeout:       2 * time.Minute,
-				MaxHeaderBytes:    64 << 10,
-			}
+			srv := iss.Server()
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			errc := make(chan error, 1)

@@ -145,7 +145,7 @@ func startIssuer(o opts) (*served, error) {
 		os.RemoveAll(dir)
 		return nil, err
 	}
-	srv := &http.Server{Handler: iss.Handler()}
+	srv := iss.Server()
 	go srv.Serve(ln)
 	s := &served{url: cfg.URL, close: func() {
 		srv.Close()
