@@ -576,3 +576,25 @@ func TestBearerJWTPassesForeignTokensOn(t *testing.T) {
 		}
 	})
 }
+
+// A full cache drops its expired entries among those it samples, and at
+// most one live entry: the first it looks at, when that one is live.
+func TestEvictSample(t *testing.T) {
+	for range 20 { // map order varies from run to run
+		m := map[int]bool{} // value: expired
+		for k := range 10 {
+			m[k] = k%2 == 0
+		}
+		evictSample(m, func(expired bool) bool { return expired })
+		live := 0
+		for _, expired := range m {
+			if expired {
+				t.Fatalf("an expired entry survived: %v", m)
+			}
+			live++
+		}
+		if live < 4 || live > 5 {
+			t.Fatalf("%d of 5 live entries left", live)
+		}
+	}
+}

@@ -64,18 +64,25 @@ func (c *TokenCache) Put(key [32]byte, id *Identity) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.m) >= c.max {
-		seen, dropped := 0, 0
-		for k, v := range c.m { // map order is random: this samples
-			if !now.Before(v.ExpiresAt) || dropped == 0 {
-				delete(c.m, k)
-				dropped++
-			}
-			if seen++; seen >= 16 {
-				break
-			}
-		}
+		evictSample(c.m, func(v *Identity) bool { return !now.Before(v.ExpiresAt) })
 	}
 	c.m[key] = id
+}
+
+// evictSample makes room in a full cache map: of up to 16 entries in map
+// order (random, so this samples), it drops every expired one, and the
+// first one looked at whatever its expiry.
+func evictSample[K comparable, V any](m map[K]V, expired func(V) bool) {
+	seen, dropped := 0, 0
+	for k, v := range m {
+		if expired(v) || dropped == 0 {
+			delete(m, k)
+			dropped++
+		}
+		if seen++; seen >= 16 {
+			break
+		}
+	}
 }
 
 // Delete forgets the entry under key.

@@ -519,16 +519,7 @@ func (c *ha1Cache) put(k ha1Key, e ha1Entry, size int, now time.Time) {
 		c.m = make(map[ha1Key]ha1Entry)
 	}
 	if _, ok := c.m[k]; !ok && len(c.m) >= size {
-		seen, dropped := 0, 0
-		for k, v := range c.m { // map order is random: this samples
-			if !now.Before(v.expires) || dropped == 0 {
-				delete(c.m, k)
-				dropped++
-			}
-			if seen++; seen >= 16 {
-				break
-			}
-		}
+		evictSample(c.m, func(v ha1Entry) bool { return !now.Before(v.expires) })
 	}
 	c.m[k] = e
 }
