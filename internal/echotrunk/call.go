@@ -238,6 +238,20 @@ func (c *call) start(offer string) (string, error) {
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
 		c.t.log.Debug("echotrunk: media state", "call_id", c.id, "state", s.String())
 	})
+	sdp, err := c.answerOffer(pc)
+	if err != nil {
+		return "", err
+	}
+	if !strings.Contains(sdp, "a=candidate:") {
+		return "", errors.New("no ICE candidate on the configured addresses")
+	}
+	return sdp, nil
+}
+
+// answerOffer creates and sets pc's answer to the offer it was given, and
+// returns it once ICE gathering is complete, so that every candidate is
+// in it.
+func (c *call) answerOffer(pc *webrtc.PeerConnection) (string, error) {
 	answer, err := pc.CreateAnswer(nil)
 	if err != nil {
 		return "", fmt.Errorf("create answer: %w", err)
@@ -255,11 +269,7 @@ func (c *call) start(offer string) (string, error) {
 	case <-c.ctx.Done():
 		return "", ErrClosed
 	}
-	sdp := pc.LocalDescription().SDP
-	if !strings.Contains(sdp, "a=candidate:") {
-		return "", errors.New("no ICE candidate on the configured addresses")
-	}
-	return sdp, nil
+	return pc.LocalDescription().SDP, nil
 }
 
 // echo writes every RTP packet of remote back on local until the track ends.
@@ -296,22 +306,7 @@ func (c *call) renegotiate(offer string) (string, error) {
 	if err := c.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
 		return "", fmt.Errorf("set offer: %w", err)
 	}
-	answer, err := c.pc.CreateAnswer(nil)
-	if err != nil {
-		return "", fmt.Errorf("create answer: %w", err)
-	}
-	gathered := webrtc.GatheringCompletePromise(c.pc)
-	if err := c.pc.SetLocalDescription(answer); err != nil {
-		return "", fmt.Errorf("set answer: %w", err)
-	}
-	timer := time.NewTimer(c.t.opts.GatherTimeout)
-	defer timer.Stop()
-	select {
-	case <-gathered:
-	case <-timer.C:
-		return "", fmt.Errorf("ICE gathering took more than %s", c.t.opts.GatherTimeout)
-	}
-	return c.pc.LocalDescription().SDP, nil
+	return c.answerOffer(c.pc)
 }
 
 // localSDP is the current local description.
