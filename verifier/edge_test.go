@@ -315,40 +315,17 @@ func TestRegister(t *testing.T) {
 		if res.StatusCode != 401 {
 			t.Fatalf("status %d", res.StatusCode)
 		}
-		var chal string
-		for _, v := range headerValues(res, "WWW-Authenticate") {
-			if strings.HasPrefix(v, "Digest") && strings.Contains(v, "MD5") {
-				chal = v
-			}
-		}
-		username, password, _ := chain.MintEphemeral(ephemeralSecret, "alice@acme.example", time.Now().Add(time.Hour), chain.EphemeralFormat{})
-		c, _ := digest.ParseChallenge(chal)
-		cred, err := digest.Digest(c, digest.Options{Method: "REGISTER", URI: "sip:trunk.example.net", Username: username, Password: password})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if res := register("Authorization", cred.String()); res.StatusCode != 200 {
+		if res := register("Authorization", answerMD5(t, res, "").String()); res.StatusCode != 200 {
 			t.Fatalf("status %d %s", res.StatusCode, res.Reason)
 		}
-		bad, _ := digest.Digest(c, digest.Options{Method: "REGISTER", URI: "sip:trunk.example.net", Username: username, Password: "wrong"})
+		bad := answerMD5(t, res, "wrong")
 		res = register("Authorization", bad.String())
 		if res.StatusCode != 401 || !strings.Contains(strings.Join(headerValues(res, "WWW-Authenticate"), "|"), "Digest") {
 			t.Fatalf("bad password: status %d", res.StatusCode)
 		}
 	})
 	t.Run("a Digest answer replayed on another Request-URI gets a fresh challenge", func(t *testing.T) {
-		var chal string
-		for _, v := range headerValues(register(), "WWW-Authenticate") {
-			if strings.HasPrefix(v, "Digest") && strings.Contains(v, "MD5") {
-				chal = v
-			}
-		}
-		username, password, _ := chain.MintEphemeral(ephemeralSecret, "alice@acme.example", time.Now().Add(time.Hour), chain.EphemeralFormat{})
-		c, _ := digest.ParseChallenge(chal)
-		cred, err := digest.Digest(c, digest.Options{Method: "REGISTER", URI: "sip:trunk.example.net", Username: username, Password: password})
-		if err != nil {
-			t.Fatal(err)
-		}
+		cred := answerMD5(t, register(), "")
 		for _, ruri := range []string{"sip:other.example.net", "sip:trunk.example.net:5080", "sip:alice@trunk.example.net"} {
 			res := handle(e, sipRequest(t, "REGISTER", ruri, alice, alice, visitor, "Authorization", cred.String()))
 			if res.StatusCode != 401 || !strings.Contains(strings.Join(headerValues(res, "WWW-Authenticate"), "|"), "Digest realm=") {
@@ -440,4 +417,30 @@ func TestMatchAOR(t *testing.T) {
 			}
 		})
 	}
+}
+
+// answerMD5 answers the MD5 Digest challenge of a 401 to a REGISTER for
+// sip:trunk.example.net with alice's ephemeral credentials, or with the
+// given password instead when it is not empty.
+func answerMD5(t *testing.T, res *sip.Response, password string) *digest.Credentials {
+	t.Helper()
+	var chal string
+	for _, v := range headerValues(res, "WWW-Authenticate") {
+		if strings.HasPrefix(v, "Digest") && strings.Contains(v, "MD5") {
+			chal = v
+		}
+	}
+	c, err := digest.ParseChallenge(chal)
+	if err != nil {
+		t.Fatalf("MD5 challenge %q: %v", chal, err)
+	}
+	username, ephemeral, _ := chain.MintEphemeral(ephemeralSecret, "alice@acme.example", time.Now().Add(time.Hour), chain.EphemeralFormat{})
+	if password == "" {
+		password = ephemeral
+	}
+	cred, err := digest.Digest(c, digest.Options{Method: "REGISTER", URI: "sip:trunk.example.net", Username: username, Password: password})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cred
 }
