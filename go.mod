@@ -3,6 +3,7 @@ module github.com/trunkpass/trunkpass
 go 1.26.8
 
 require (
+	filippo.io/edwards25519 v1.2.0
 	github.com/emiago/sipgo v1.7.2
 	github.com/gin-gonic/gin v1.12.0
 	github.com/golang-jwt/jwt/v5 v5.3.1

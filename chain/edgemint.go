@@ -1,6 +1,7 @@
 package chain
 
 import (
+	"crypto"
 	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
@@ -18,7 +19,8 @@ import (
 // its costs: the header segment is encoded once per key, the claims are
 // appended by hand into a pooled buffer instead of going through reflection
 // and MarshalJSON methods, every segment is base64url-appended into the same
-// buffer, and an Ed25519 key signs that buffer directly.
+// buffer, and an Ed25519 key (or any Ed25519 crypto.Signer) signs that
+// buffer directly.
 
 // mintScratch is the pooled working memory of one mint.
 type mintScratch struct {
@@ -55,13 +57,18 @@ func mintEdgeToken(key *SigningKey, method jwt.SigningMethod, claims *EdgeClaims
 	s.tok = append(s.tok, '.')
 	s.tok = b64.AppendEncode(s.tok, s.claims)
 	var sig []byte
+	var err error
 	if priv, ok := key.Private.(ed25519.PrivateKey); ok && key.Alg == AlgEdDSA && len(priv) == ed25519.PrivateKeySize {
 		sig = ed25519.Sign(priv, s.tok)
+	} else if key.Alg == AlgEdDSA && keyFitsAlg(key.Private.Public(), AlgEdDSA) {
+		// Another Ed25519 crypto.Signer (a faster implementation, a
+		// hardware key): it signs the buffer itself, pure Ed25519.
+		sig, err = key.Private.Sign(nil, s.tok, crypto.Hash(0))
 	} else {
-		var err error
-		if sig, err = method.Sign(string(s.tok), key.Private); err != nil {
-			return "", fmt.Errorf("sign edge token with %s: %w", key.ID, err)
-		}
+		sig, err = method.Sign(string(s.tok), key.Private)
+	}
+	if err != nil {
+		return "", fmt.Errorf("sign edge token with %s: %w", key.ID, err)
 	}
 	s.tok = append(s.tok, '.')
 	s.tok = b64.AppendEncode(s.tok, sig)

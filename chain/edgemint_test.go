@@ -1,12 +1,15 @@
 package chain
 
 import (
+	"bytes"
+	"crypto"
 	"crypto/ed25519"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -250,6 +253,50 @@ func TestMintEdgeTokenSigners(t *testing.T) {
 				t.Fatalf("token differs\n got %s\nwant %s", got, want)
 			}
 		})
+	}
+}
+
+// recordingEd25519 is an Ed25519 crypto.Signer that records what it was
+// asked to sign, and fails when told to.
+type recordingEd25519 struct {
+	ed25519.PrivateKey
+	messages [][]byte
+	opts     []crypto.SignerOpts
+	fail     error
+}
+
+func (r *recordingEd25519) Sign(rand io.Reader, msg []byte, opts crypto.SignerOpts) ([]byte, error) {
+	r.messages = append(r.messages, bytes.Clone(msg))
+	r.opts = append(r.opts, opts)
+	if r.fail != nil {
+		return nil, r.fail
+	}
+	return r.PrivateKey.Sign(rand, msg, opts)
+}
+
+// TestMintEdgeTokenAnyEd25519Signer shows that an Ed25519 crypto.Signer is
+// asked once for a pure Ed25519 signature of exactly the signing input, and
+// that its failure comes back wrapped with the key.
+func TestMintEdgeTokenAnyEd25519Signer(t *testing.T) {
+	ed := testKey(t, AlgEdDSA)
+	rec := &recordingEd25519{PrivateKey: ed.Private.(ed25519.PrivateKey)}
+	key := &SigningKey{ID: ed.ID, Alg: AlgEdDSA, Private: rec, State: KeyActive}
+	tok, err := MintEdgeToken(key, validEdgeClaims())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := MintEdgeToken(ed, validEdgeClaims())
+	if err != nil || tok != want {
+		t.Fatalf("token %s, %v; with the plain key %s", tok, err, want)
+	}
+	input := tok[:strings.LastIndexByte(tok, '.')]
+	if len(rec.messages) != 1 || string(rec.messages[0]) != input || rec.opts[0].HashFunc() != crypto.Hash(0) {
+		t.Fatalf("signer asked for %q with %v; want one pure Ed25519 signature of %q", rec.messages, rec.opts, input)
+	}
+	rec.fail = errors.New("hardware key unplugged")
+	tok, err = MintEdgeToken(key, validEdgeClaims())
+	if tok != "" || !errors.Is(err, rec.fail) || !strings.Contains(err.Error(), ed.ID) {
+		t.Fatalf("MintEdgeToken = %q, %v; want the signer's error, naming the key", tok, err)
 	}
 }
 

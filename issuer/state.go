@@ -1,12 +1,15 @@
 package issuer
 
 import (
+	"crypto/ed25519"
 	"encoding/json"
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
 
 	"github.com/trunkpass/trunkpass/chain"
+	"github.com/trunkpass/trunkpass/issuer/edsign"
 	"github.com/trunkpass/trunkpass/issuer/store"
 )
 
@@ -19,6 +22,7 @@ type state struct {
 	edges      map[string]store.EdgeClient
 	keys       []*chain.SigningKey // published: next, active, retired
 	active     *chain.SigningKey
+	signer     *chain.SigningKey // active, with an Ed25519 key expanded for edsign
 	keySet     chain.KeySet
 	jwks       []byte
 	origins    map[string]bool // union of every customer's origins
@@ -81,10 +85,21 @@ func (s *state) derive() error {
 		}
 		return strings.Compare(a.ID, b.ID)
 	})
-	s.active = nil
+	s.active, s.signer = nil, nil
 	for _, k := range s.keys {
 		if k.State == chain.KeyActive {
-			s.active = k
+			s.active, s.signer = k, k
+		}
+	}
+	if s.active != nil {
+		if priv, ok := s.active.Private.(ed25519.PrivateKey); ok {
+			fast, err := edsign.New(priv)
+			if err != nil {
+				return fmt.Errorf("signing key %s: %w", s.active.ID, err)
+			}
+			k := *s.active
+			k.Private = fast
+			s.signer = &k
 		}
 	}
 	s.keySet = chain.KeySetOf(s.keys...)

@@ -212,10 +212,10 @@ func (i *Issuer) mint(st *state, c *store.Customer, p *principal, now time.Time)
 	claims.NotBefore = jwtTime(now)
 	claims.ExpiresAt = jwtTime(exp)
 	claims.ID = randomToken(16)
-	if st.active == nil {
+	if st.signer == nil {
 		return nil, fmt.Errorf("no active signing key")
 	}
-	tok, err := chain.MintEdgeToken(st.active, claims)
+	tok, err := chain.MintEdgeToken(st.signer, claims)
 	if err != nil {
 		return nil, err
 	}
