@@ -6,9 +6,10 @@
 // signing, once into the challenge hash and once into the signature, and
 // every encoding is a field inversion: about 13 % of a signature. This
 // package encodes R once, on filippo.io/edwards25519, the group arithmetic
-// crypto/ed25519 itself was taken from (constant time throughout). Ed25519
-// signatures are deterministic, so the output is checked against
-// crypto/ed25519 on every input the tests and the fuzzer try.
+// crypto/ed25519 itself was taken from (constant time throughout), and Sign
+// lets signatures made at the same time share that one inversion (see
+// batch.go). Ed25519 signatures are deterministic, so the output is checked
+// against crypto/ed25519 on every input the tests and the fuzzer try.
 package edsign
 
 import (
@@ -34,6 +35,8 @@ type PrivateKey struct {
 	priv   ed25519.PrivateKey // seed and public key, as crypto/ed25519 holds them
 	s      edwards25519.Scalar
 	prefix [32]byte
+
+	encoder encoder
 }
 
 // New expands priv, a 64-byte crypto/ed25519 private key (seed, then public
@@ -62,16 +65,25 @@ func (k *PrivateKey) Public() crypto.PublicKey { return k.priv.Public() }
 // Sign signs message with pure Ed25519 when opts asks for no hash and no
 // context (crypto.Hash(0), or *ed25519.Options with neither); any other
 // opts go to crypto/ed25519, which signs Ed25519ph and Ed25519ctx and
-// refuses the rest. rand is not used: Ed25519 is deterministic.
+// refuses the rest. rand is not used: Ed25519 is deterministic. Concurrent
+// calls encode their commitments in batches with one inversion each; a
+// call never waits for others to arrive, it yields the processor once.
 func (k *PrivateKey) Sign(rand io.Reader, message []byte, opts crypto.SignerOpts) ([]byte, error) {
 	if o, ok := opts.(*ed25519.Options); (ok && o.Context != "") || (opts != nil && opts.HashFunc() != crypto.Hash(0)) {
 		return k.priv.Sign(rand, message, opts)
 	}
-	return k.AppendSign(make([]byte, 0, ed25519.SignatureSize), message), nil
+	return k.sign(make([]byte, 0, ed25519.SignatureSize), message, true), nil
 }
 
-// AppendSign appends the pure Ed25519 signature of message to dst.
+// AppendSign appends the pure Ed25519 signature of message to dst, with an
+// inversion of its own.
 func (k *PrivateKey) AppendSign(dst, message []byte) []byte {
+	return k.sign(dst, message, false)
+}
+
+// sign appends the signature of message to dst; batched shares the
+// encoding of R with concurrent signers.
+func (k *PrivateKey) sign(dst, message []byte, batched bool) []byte {
 	var digest [sha512.Size]byte
 	h := sha512.New()
 	h.Write(k.prefix[:])
@@ -81,7 +93,15 @@ func (k *PrivateKey) AppendSign(dst, message []byte) []byte {
 	if _, err := r.SetUniformBytes(digest[:]); err != nil {
 		panic("edsign: SetUniformBytes of a SHA-512 digest: " + err.Error())
 	}
-	encodedR := new(edwards25519.Point).ScalarBaseMult(&r).Bytes() // the one inversion
+	R := new(edwards25519.Point).ScalarBaseMult(&r)
+	var encodedR []byte
+	if batched {
+		c := k.encoder.encode(R)
+		defer commitmentPool.Put(c)
+		encodedR = c.encoded[:]
+	} else {
+		encodedR = R.Bytes() // the one inversion
+	}
 
 	h.Reset()
 	h.Write(encodedR)
