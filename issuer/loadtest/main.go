@@ -60,6 +60,7 @@ type opts struct {
 	serverKind, clientKind             string
 	signFor                            time.Duration
 	cpuprofile, bodiesFile, issuerCPUs string
+	rawWhere                           string
 	child                              bool
 }
 
@@ -78,6 +79,7 @@ func main() {
 	signOnly := flag.Bool("sign-only", false, "only measure the raw signing rate")
 	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the issuer (the child process, or this one with -server inprocess) to this file")
 	flag.StringVar(&o.bodiesFile, "serve", "", "serve only: write the request bodies (one JSON per line) to this file, print the token URL and serve until interrupted, for an external client such as wrk")
+	flag.StringVar(&o.rawWhere, "raw", "issuer", "where raw signing is measured: issuer (in the issuer's process, on its cores, while it serves nothing) or client (in this process, on the load generator's cores)")
 	flag.StringVar(&o.issuerCPUs, "issuer-cpus", "", "run the issuer process on these CPUs only (taskset -c LIST); pin the load generator to the others with taskset, e.g. taskset -c 0 loadtest -issuer-cpus 1")
 	flag.BoolVar(&o.child, "child", false, "internal: run as the issuer process of a load test")
 	flag.Parse()
@@ -195,8 +197,18 @@ func runChild(o opts) error {
 	fmt.Printf("ready %s %s %s\n", s.url, s.secretID, s.secret)
 	in := bufio.NewScanner(os.Stdin)
 	for in.Scan() {
-		if in.Text() == "cpu" {
+		f := strings.Fields(in.Text())
+		switch {
+		case len(f) == 1 && f[0] == "cpu":
 			fmt.Printf("%d\n", cpuTime())
+		case len(f) == 3 && f[0] == "sign": // sign <edsign 0|1> <nanoseconds>
+			ns, err := strconv.ParseInt(f[2], 10, 64)
+			if err != nil {
+				return fmt.Errorf("command %q: %w", in.Text(), err)
+			}
+			var r rawRate
+			r.measure(o.alg, f[1] == "1", time.Duration(ns))
+			fmt.Printf("%d %d %d\n", r.count, r.wall, r.cpu)
 		}
 	}
 	return nil
@@ -208,7 +220,10 @@ type issuerHandle struct {
 	url, secretID, secret string
 	// cpu is the issuer's CPU time so far (with -server inprocess, this
 	// process's: issuer and client together).
-	cpu   func() (time.Duration, error)
+	cpu func() (time.Duration, error)
+	// sign measures raw signing for about d in the issuer's process, on
+	// its cores, while it serves nothing (rawSigns).
+	sign  func(edsignKey bool, d time.Duration) (rawRate, error)
 	close func()
 }
 
@@ -262,6 +277,24 @@ func startChild(o opts) (*issuerHandle, error) {
 		}
 		ns, err := strconv.ParseInt(strings.TrimSpace(l), 10, 64)
 		return time.Duration(ns), err
+	}
+	h.sign = func(edsignKey bool, d time.Duration) (rawRate, error) {
+		var r rawRate
+		flag := 0
+		if edsignKey {
+			flag = 1
+		}
+		if _, err := fmt.Fprintf(stdin, "sign %d %d\n", flag, d.Nanoseconds()); err != nil {
+			return r, err
+		}
+		l, err := out.ReadString('\n')
+		if err != nil {
+			return r, err
+		}
+		if _, err := fmt.Sscan(l, &r.count, &r.wall, &r.cpu); err != nil || r.count == 0 {
+			return r, fmt.Errorf("issuer process answered %q to sign: %v", l, err)
+		}
+		return r, nil
 	}
 	return h, nil
 }
@@ -343,7 +376,7 @@ func run(o opts) error {
 			return err
 		}
 		h = &issuerHandle{url: s.url, secretID: s.secretID, secret: s.secret, close: s.close,
-			cpu: func() (time.Duration, error) { return cpuTime(), nil }}
+			cpu: func() (time.Duration, error) { return cpuTime(), nil }, sign: localSigns(o.alg)}
 		if o.cpuprofile != "" {
 			f, err := os.Create(o.cpuprofile)
 			if err != nil {
@@ -380,13 +413,29 @@ func run(o opts) error {
 	const rounds = 5
 	var httpTime, clientCPU, serverCPU time.Duration
 	var raw, fast rawRate // crypto/ed25519 (or the key's crypto.Signer); edsign
+	sign := h.sign
+	switch o.rawWhere {
+	case "issuer":
+	case "client":
+		sign = localSigns(o.alg)
+	default:
+		return fmt.Errorf("-raw %q: issuer or client", o.rawWhere)
+	}
 	for round := range rounds {
+		d := o.signFor / rounds
 		if o.alg == chain.AlgEdDSA {
-			raw.measure(o.alg, false, o.signFor/rounds/2)
-			fast.measure(o.alg, true, o.signFor/rounds/2)
-		} else {
-			raw.measure(o.alg, false, o.signFor/rounds)
+			d /= 2
+			r, err := sign(true, d)
+			if err != nil {
+				return err
+			}
+			fast.add(r)
 		}
+		r, err := sign(false, d)
+		if err != nil {
+			return err
+		}
+		raw.add(r)
 		limit := int64(o.n * (round + 1) / rounds)
 		s0, err := h.cpu()
 		if err != nil {
@@ -433,7 +482,7 @@ func run(o opts) error {
 	fmt.Printf("machine: %d CPUs (GOMAXPROCS %d), %s/%s, %s\n", runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH, runtime.Version())
 	fmt.Printf("form=%s store=%s jti=%s log=%s server=%s client=%s alg=%s n=%d c=%d issuer-cpus=%q failures=%d\n",
 		o.form, o.storeKind, o.jti, o.logKind, o.serverKind, o.clientKind, o.alg, o.n, o.conc, o.issuerCPUs, failures.Load())
-	fmt.Printf("raw %s signs/s (all cores, issuer idle): %.0f, CPU %s per sign\n", o.alg, signRate, signCPUPer)
+	fmt.Printf("raw %s signs/s (measured in the %s process, on its cores, issuer idle): %.0f, CPU %s per sign\n", o.alg, o.rawWhere, signRate, signCPUPer)
 	if fast.count > 0 {
 		fmt.Printf("the issuer's signer (edsign, batched), same rounds: %.0f signs/s, CPU %s per sign (%.2f of crypto/ed25519's)\n",
 			fast.rate(), fast.cpuPer(), float64(fast.cpuPer())/float64(signCPUPer))
@@ -658,13 +707,29 @@ type rawRate struct {
 	wall, cpu time.Duration
 }
 
-// measure adds a round of rawSigns.
+// measure adds a round of rawSigns in this process.
 func (r *rawRate) measure(alg string, edsignKey bool, d time.Duration) {
 	c0 := cpuTime()
 	k, wall := rawSigns(alg, edsignKey, d)
 	r.cpu += cpuTime() - c0
 	r.count += k
 	r.wall += wall
+}
+
+// add adds the rounds of o.
+func (r *rawRate) add(o rawRate) {
+	r.count += o.count
+	r.wall += o.wall
+	r.cpu += o.cpu
+}
+
+// localSigns measures raw signing in this process.
+func localSigns(alg string) func(bool, time.Duration) (rawRate, error) {
+	return func(edsignKey bool, d time.Duration) (rawRate, error) {
+		var r rawRate
+		r.measure(alg, edsignKey, d)
+		return r, nil
+	}
 }
 
 func (r *rawRate) rate() float64         { return float64(r.count) / r.wall.Seconds() }
