@@ -15,6 +15,13 @@ import (
 // per signature. Nobody waits for a batch to fill: the first signer of a
 // batch yields once, so that signers already runnable can join, and then
 // encodes whatever has arrived.
+//
+// A yield that gathers nobody is not free: with an idle processor, the
+// scheduler may resume the signer on another core, away from its cached
+// tables (a serial signer measured 30 % slower). So the leader yields only
+// while yields pay: after one that gathered nobody it skips the next 1, 2,
+// 4 … up to maxSkippedYields leaders' yields, and a yield that gathers
+// another signer resets the count.
 
 // commitment is one signer's R waiting for its encoding.
 type commitment struct {
@@ -31,6 +38,8 @@ type encoder struct {
 	queue   []*commitment
 	spare   []*commitment
 	running bool // a signer is encoding batches
+	skip    int  // leaders left that encode without yielding
+	backoff int  // how many the next fruitless yield makes skip
 
 	batches, encoded uint64 // how many batches, how many commitments in them
 }
@@ -49,11 +58,21 @@ func (e *encoder) encode(R *edwards25519.Point) *commitment {
 		return c
 	}
 	e.running = true
+	yielded := e.skip == 0
+	if !yielded {
+		e.skip--
+	}
 	e.mu.Unlock()
-	runtime.Gosched() // let runnable signers reach this point
+	if yielded {
+		runtime.Gosched() // let runnable signers reach this point
+	}
 	for {
 		e.mu.Lock()
 		batch := e.queue
+		if yielded {
+			e.learn(len(batch) > 1)
+			yielded = false
+		}
 		if len(batch) == 0 {
 			e.running = false
 			e.mu.Unlock()
@@ -74,6 +93,21 @@ func (e *encoder) encode(R *edwards25519.Point) *commitment {
 		e.spare = batch[:0]
 		e.mu.Unlock()
 	}
+}
+
+// maxSkippedYields bounds how many leaders in a row encode without
+// yielding once yields have stopped gathering other signers.
+const maxSkippedYields = 64
+
+// learn records whether a yield gathered other signers. The caller holds
+// e.mu.
+func (e *encoder) learn(gathered bool) {
+	if gathered {
+		e.backoff = 0
+		return
+	}
+	e.backoff = min(max(2*e.backoff, 1), maxSkippedYields)
+	e.skip = e.backoff
 }
 
 // encodeBatch encodes every commitment of batch with one field inversion.

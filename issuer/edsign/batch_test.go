@@ -78,3 +78,44 @@ func TestSignConcurrently(t *testing.T) {
 	}
 	t.Logf("%d signatures in %d batches", e.encoded, e.batches)
 }
+
+// TestYieldBackoff shows that fruitless yields make the next leaders skip
+// theirs, 1, 2, 4 … up to maxSkippedYields of them, and that a yield that
+// gathers another signer ends the skipping.
+func TestYieldBackoff(t *testing.T) {
+	var e encoder
+	for _, want := range []int{1, 2, 4, 8, 16, 32, 64, 64} {
+		e.learn(false)
+		if e.skip != want {
+			t.Fatalf("skip = %d after a fruitless yield, want %d", e.skip, want)
+		}
+		e.skip = 0 // the skipped leaders have passed
+	}
+	e.learn(true)
+	e.learn(false)
+	if e.skip != 1 {
+		t.Fatalf("skip = %d after a gathering yield and a fruitless one, want 1", e.skip)
+	}
+}
+
+// TestSerialSignerStopsYielding signs from one goroutine: its yields
+// gather nobody, so most of its signatures are encoded without one.
+func TestSerialSignerStopsYielding(t *testing.T) {
+	_, priv, _ := ed25519.GenerateKey(nil)
+	k, err := New(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	yields := 0
+	for range 200 {
+		if k.encoder.skip == 0 {
+			yields++
+		}
+		if _, err := k.Sign(nil, []byte("m"), crypto.Hash(0)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if yields > 20 {
+		t.Fatalf("%d of 200 serial signatures yielded", yields)
+	}
+}

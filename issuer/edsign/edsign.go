@@ -33,6 +33,7 @@ var ErrKey = errors.New("edsign: invalid Ed25519 private key")
 // are passed to crypto/ed25519.
 type PrivateKey struct {
 	priv   ed25519.PrivateKey // seed and public key, as crypto/ed25519 holds them
+	public crypto.PublicKey   // an ed25519.PublicKey, made once
 	s      edwards25519.Scalar
 	prefix [32]byte
 
@@ -56,11 +57,13 @@ func New(priv ed25519.PrivateKey) (*PrivateKey, error) {
 	if subtle.ConstantTimeCompare(pub, priv[ed25519.SeedSize:]) != 1 {
 		return nil, fmt.Errorf("%w: the public half does not belong to the seed", ErrKey)
 	}
+	k.public = k.priv.Public()
 	return k, nil
 }
 
-// Public returns the ed25519.PublicKey of k.
-func (k *PrivateKey) Public() crypto.PublicKey { return k.priv.Public() }
+// Public returns the ed25519.PublicKey of k. Like the public key of a
+// crypto/ecdsa private key, it is shared: do not modify it.
+func (k *PrivateKey) Public() crypto.PublicKey { return k.public }
 
 // Sign signs message with pure Ed25519 when opts asks for no hash and no
 // context (crypto.Hash(0), or *ed25519.Options with neither); any other
