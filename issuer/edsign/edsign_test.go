@@ -189,8 +189,12 @@ func FuzzSign(f *testing.F) {
 		}
 		priv := ed25519.NewKeyFromSeed(seed)
 		k := mustNew(t, priv)
-		if got, want := k.AppendSign(nil, msg), ed25519.Sign(priv, msg); !bytes.Equal(got, want) {
-			t.Fatalf("signature %x, crypto/ed25519 gives %x", got, want)
+		want := ed25519.Sign(priv, msg)
+		if got := k.AppendSign(nil, msg); !bytes.Equal(got, want) {
+			t.Fatalf("AppendSign: signature %x, crypto/ed25519 gives %x", got, want)
+		}
+		if got, err := k.Sign(nil, msg, crypto.Hash(0)); err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("Sign: signature %x (%v), crypto/ed25519 gives %x", got, err, want)
 		}
 	})
 }
