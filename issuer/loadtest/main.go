@@ -280,11 +280,11 @@ func startChild(o opts) (*issuerHandle, error) {
 	}
 	h.sign = func(edsignKey bool, d time.Duration) (rawRate, error) {
 		var r rawRate
-		flag := 0
+		which := 0 // crypto/ed25519, or 1: edsign
 		if edsignKey {
-			flag = 1
+			which = 1
 		}
-		if _, err := fmt.Fprintf(stdin, "sign %d %d\n", flag, d.Nanoseconds()); err != nil {
+		if _, err := fmt.Fprintf(stdin, "sign %d %d\n", which, d.Nanoseconds()); err != nil {
 			return r, err
 		}
 		l, err := out.ReadString('\n')
@@ -716,6 +716,9 @@ func (r *rawRate) measure(alg string, edsignKey bool, d time.Duration) {
 	r.wall += wall
 }
 
+func (r *rawRate) rate() float64         { return float64(r.count) / r.wall.Seconds() }
+func (r *rawRate) cpuPer() time.Duration { return r.cpu / time.Duration(r.count) }
+
 // add adds the rounds of o.
 func (r *rawRate) add(o rawRate) {
 	r.count += o.count
@@ -731,9 +734,6 @@ func localSigns(alg string) func(bool, time.Duration) (rawRate, error) {
 		return r, nil
 	}
 }
-
-func (r *rawRate) rate() float64         { return float64(r.count) / r.wall.Seconds() }
-func (r *rawRate) cpuPer() time.Duration { return r.cpu / time.Duration(r.count) }
 
 // rawSigns signs, with the key's signing primitive alone (ed25519.Sign for
 // EdDSA; the crypto.Signer over a SHA-256 digest for ES256 and RS256), the
