@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -359,9 +360,41 @@ func (i *Issuer) respondToken(c *gin.Context, req *TokenRequest, issuedType stri
 		return
 	}
 	resp.IssuedTokenType = issuedType
-	c.Header("Cache-Control", "no-store")
-	c.Header("Pragma", "no-cache")
-	c.Data(http.StatusOK, "application/json; charset=utf-8", resp.appendJSON(make([]byte, 0, 512+len(resp.AccessToken))))
+	// The answer's headers take shared values and a Date formatted once a
+	// second: net/http would otherwise canonicalize each name, allocate
+	// each value and format the Date for every token.
+	h := c.Writer.Header()
+	h["Cache-Control"], h["Pragma"], h["Content-Type"], h["Date"] = noStore, noCache, jsonUTF8, httpDate(time.Now())
+	c.Writer.WriteHeader(http.StatusOK)
+	c.Writer.Write(resp.appendJSON(make([]byte, 0, 512+len(resp.AccessToken))))
+}
+
+// Header values shared by every answer that sends them. They are never
+// modified: a later Header.Add appends to a copy, since each has no spare
+// capacity.
+var (
+	noStore    = []string{"no-store"}
+	noCache    = []string{"no-cache"}
+	jsonUTF8   = []string{"application/json; charset=utf-8"}
+	varyOrigin = []string{"Origin"}
+	latestDate atomic.Pointer[dateHeader]
+)
+
+// dateHeader is a Date header value and the second it names.
+type dateHeader struct {
+	unix  int64
+	value []string
+}
+
+// httpDate returns the Date header value (RFC 9110 IMF-fixdate) for now,
+// formatted once per second and shared.
+func httpDate(now time.Time) []string {
+	if d := latestDate.Load(); d != nil && d.unix == now.Unix() {
+		return d.value
+	}
+	d := &dateHeader{unix: now.Unix(), value: []string{now.UTC().Format(http.TimeFormat)}}
+	latestDate.Store(d)
+	return d.value
 }
 
 func (i *Issuer) handleOAuthToken(c *gin.Context) {
@@ -417,7 +450,7 @@ func (i *Issuer) handleOAuthToken(c *gin.Context) {
 // lists; the token request itself checks the origin against its customer.
 func (i *Issuer) cors(c *gin.Context) {
 	origin := c.GetHeader("Origin")
-	c.Header("Vary", "Origin")
+	c.Writer.Header()["Vary"] = varyOrigin
 	allowed := origin != "" && i.state.Load().origins[origin]
 	if allowed {
 		c.Header("Access-Control-Allow-Origin", origin)

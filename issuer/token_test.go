@@ -154,6 +154,40 @@ func TestEphemeralAndTURNAreOmittedWithoutSecrets(t *testing.T) {
 	}
 }
 
+// TestTokenAnswerHeaders checks the headers of a token answer, which the
+// issuer sets from shared values and a Date formatted once a second.
+func TestTokenAnswerHeaders(t *testing.T) {
+	e := newEnv(t)
+	s := e.provision("acme", nil)
+	for i := range 3 { // the second and third answers may reuse the first's Date
+		before := time.Now().Truncate(time.Second)
+		r := e.postJSON("/v1/token", map[string]any{"assertion": e.assertion(s, "alice", nil)}, nil)
+		after := time.Now()
+		if r.status != http.StatusOK {
+			t.Fatalf("answer %d: %d %s", i, r.status, r.body)
+		}
+		want := map[string]string{
+			"Cache-Control": "no-store",
+			"Pragma":        "no-cache",
+			"Content-Type":  "application/json; charset=utf-8",
+			"Vary":          "Origin",
+		}
+		for name, v := range want {
+			if got := r.header.Values(name); len(got) != 1 || got[0] != v {
+				t.Errorf("answer %d: %s = %q, want %q", i, name, got, v)
+			}
+		}
+		dates := r.header.Values("Date")
+		if len(dates) != 1 {
+			t.Fatalf("answer %d: Date = %q", i, dates)
+		}
+		d, err := time.Parse(http.TimeFormat, dates[0])
+		if err != nil || d.Before(before) || d.After(after) {
+			t.Errorf("answer %d: Date %q (%v) not between %v and %v", i, dates[0], err, before, after)
+		}
+	}
+}
+
 func TestJTIIsAcceptedOnce(t *testing.T) {
 	e := newEnv(t)
 	s := e.provision("acme", nil)
