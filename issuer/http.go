@@ -377,8 +377,10 @@ var (
 	noCache    = []string{"no-cache"}
 	jsonUTF8   = []string{"application/json; charset=utf-8"}
 	varyOrigin = []string{"Origin"}
-	latestDate atomic.Pointer[dateHeader]
 )
+
+// latestDate is the Date header value of the latest second httpDate saw.
+var latestDate atomic.Pointer[dateHeader]
 
 // dateHeader is a Date header value and the second it names.
 type dateHeader struct {
